@@ -1,0 +1,148 @@
+"""(site, time) Zarr v3 stores: one per data product and time step, written site by site.
+
+A store's template (coordinates, site metadata, empty data variables) is written first; each site
+then writes only its own chunks (chunks are one site wide), so sites can be written in parallel
+and memory holds one site at a time. Variables a site lacks stay at the fill value (NaN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from fluxcube.recipes.fluxnet import SiteTable
+from fluxcube.storage import Location
+
+FREQ = {"HH": "30min", "HR": "h", "DD": "D", "WW": "7D", "MM": "MS", "YY": "YS"}
+TIME_CHUNK = {"HH": 17520, "HR": 8760, "DD": 3660, "WW": 520, "MM": 1200, "YY": 200}
+TIME_UNITS = {"HH": "minutes since 1970-01-01 00:00:00", "HR": "minutes since 1970-01-01 00:00:00",
+              "DD": "days since 1970-01-01", "WW": "days since 1970-01-01", "MM": "days since 1970-01-01",
+              "YY": "days since 1970-01-01"}
+TIME_COMMENT = {
+    "sub-daily": "start of the averaging period, UTC (local standard time minus the site's utc_offset)",
+    "daily+": "first day of the period as labelled in the source file: periods of local standard time "
+              "(see utc_offset)",
+}
+SITE_FIELDS = {  # name -> (dtype, fill, attrs)
+    "lat": ("float64", np.nan, {"units": "degrees_north", "standard_name": "latitude", "long_name": "tower latitude"}),
+    "lon": ("float64", np.nan, {"units": "degrees_east", "standard_name": "longitude", "long_name": "tower longitude"}),
+    "elevation": ("float64", np.nan, {"units": "m", "long_name": "site elevation above sea level"}),
+    "utc_offset": ("float64", np.nan, {"units": "h", "long_name": "offset of local standard time from UTC"}),
+    "igbp": ("str", "", {"long_name": "IGBP land cover class (plant functional type)"}),
+    "koeppen": ("str", "", {"long_name": "Koeppen-Geiger climate class"}),
+    "site_name": ("str", "", {"long_name": "site name"}),
+}
+
+
+@dataclass
+class Schema:
+    """What one store holds: the union over its sites of variables and time range."""
+
+    store: str
+    step: str
+    variables: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    sites: list[str] = field(default_factory=list)
+    tmin: np.datetime64 | None = None
+    tmax: np.datetime64 | None = None
+
+    def merge(self, other: Schema) -> Schema:
+        out = dataclasses.replace(self, variables=dict(self.variables), sites=sorted(set(self.sites) | set(other.sites)))
+        for name, (dtype, attrs) in other.variables.items():
+            if name in out.variables:
+                mine = out.variables[name][0]
+                out.variables[name] = (str(np.promote_types(mine, dtype)), out.variables[name][1])
+            else:
+                out.variables[name] = (dtype, attrs)
+        mins = [t for t in (self.tmin, other.tmin) if t is not None]
+        maxs = [t for t in (self.tmax, other.tmax) if t is not None]
+        out.tmin = min(mins) if mins else None
+        out.tmax = max(maxs) if maxs else None
+        return out
+
+    def time(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.tmin, self.tmax, freq=FREQ[self.step])
+
+
+def schema_of(table: SiteTable) -> Schema:
+    """The schema of a single site's table."""
+    variables = {k: (str(v.dtype), table.attrs[k]) for k, v in table.columns.items()}
+    return Schema(table.store, table.step, variables, [table.site], table.time.min(), table.time.max())
+
+
+def merge_schemas(schemas: list[Schema]) -> Schema:
+    out = schemas[0]
+    for s in schemas[1:]:
+        out = out.merge(s)
+    return out
+
+
+def write_template(loc: Location, schema: Schema, site_meta: dict[str, dict[str, Any]],
+                   attrs: dict[str, Any]) -> None:
+    """Write coordinates, site metadata and empty (all-NaN, not stored) data variables."""
+    time = schema.time()
+    nsite, ntime = len(schema.sites), time.size
+    chunk = min(TIME_CHUNK[schema.step], ntime)
+    coords: dict[str, Any] = {"site": ("site", np.array(schema.sites, dtype=object)), "time": ("time", time)}
+    for name, (dtype, fill, a) in SITE_FIELDS.items():
+        vals = [site_meta.get(s, {}).get(name, fill) for s in schema.sites]
+        coords[name] = ("site", np.array(vals, dtype=object if dtype == "str" else dtype), a)
+    data = {
+        name: (("site", "time"), da.full((nsite, ntime), np.nan, dtype=dtype, chunks=(1, chunk)), vattrs)
+        for name, (dtype, vattrs) in sorted(schema.variables.items())
+    }
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    sub_daily = schema.step in ("HH", "HR")
+    ds["time"].attrs.update({"long_name": "time", "standard_name": "time",
+                             "comment": TIME_COMMENT["sub-daily" if sub_daily else "daily+"]})
+    ds["site"].attrs.update({"long_name": "FLUXNET site id", "cf_role": "timeseries_id"})
+    encoding: dict[str, dict[str, Any]] = {
+        "time": {"units": TIME_UNITS[schema.step], "calendar": "proleptic_gregorian", "dtype": "int64"}
+    }
+    for name in data:
+        encoding[name] = {"chunks": (1, chunk)}
+    ds.to_zarr(loc.zarr_store(), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+
+
+def write_site(loc: Location, schema: Schema, table: SiteTable) -> dict[str, Any]:
+    """Write one site's values into its chunks of the store; return its checks."""
+    time = schema.time()
+    i = schema.sites.index(table.site)
+    idx = time.get_indexer(pd.DatetimeIndex(table.time))
+    if (idx < 0).any():
+        raise ValueError(f"{table.site}: timestamps off the store's {schema.step} time grid")
+    chunk = min(TIME_CHUNK[schema.step], time.size)
+    j0 = (idx.min() // chunk) * chunk
+    j1 = min(time.size, (idx.max() // chunk + 1) * chunk)
+    data = {}
+    for name, values in table.columns.items():
+        dtype = schema.variables[name][0]
+        block = np.full((1, j1 - j0), np.nan, dtype=dtype)
+        block[0, idx - j0] = values
+        data[name] = (("site", "time"), block)
+    ds = xr.Dataset(data)
+    ds.to_zarr(loc.zarr_store(), region={"site": slice(i, i + 1), "time": slice(int(j0), int(j1))},
+               mode="r+", zarr_format=3, consolidated=False)
+    return {"store": table.store, "site": table.site, "files": table.files, "checks": table.checks(),
+            "warnings": table.warnings}
+
+
+def validate_store(ds: xr.Dataset, checks: list[dict[str, Any]]) -> None:
+    """Every site's count and sum of each variable must equal what was read from its files."""
+    expected_sites = sorted(c["site"] for c in checks)
+    if sorted(ds["site"].values.tolist()) != expected_sites:
+        raise ValueError(f"sites in store {sorted(ds['site'].values.tolist())} != written {expected_sites}")
+    for c in checks:
+        sub = ds.sel(site=c["site"])
+        for name, (count, total) in c["checks"].items():
+            values = sub[name].values.astype(np.float64)
+            ok = ~np.isnan(values)
+            got_count, got_sum = int(ok.sum()), float(values[ok].sum())
+            if got_count != count or not np.isclose(got_sum, total, rtol=1e-12, atol=1e-9):
+                raise ValueError(f"{c['site']}/{name}: store has {got_count} values summing to {got_sum}, "
+                                 f"files had {count} summing to {total}")

@@ -1,0 +1,86 @@
+"""Apache Beam building blocks shared by recipes (pangeo-forge-recipes style: small, composable).
+
+pangeo-forge-recipes' own ``StoreToZarr`` cannot write with zarr 3 (it imports ``zarr.storage.FSStore``),
+so recipes use its ``FilePattern`` for inputs and these transforms for the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from fluxcube.errors import InputError
+from fluxcube.storage import location
+
+log = logging.getLogger(__name__)
+
+REFUSED = "refused"
+
+
+def refusal(file: str, err: Exception, step: str) -> dict[str, str]:
+    """A refused input as a record for the run summary."""
+    return {"file": file, "step": step, "error": str(err), "type": type(err).__name__}
+
+
+class MapOrRefuse(beam.DoFn):
+    """Apply ``fn``; bad input (:class:`InputError`) goes to the ``refused`` output, not the floor.
+
+    One bad file does not stop the others: its refusal, with the reason, reaches the run summary.
+    """
+
+    def __init__(self, fn: Callable[..., Any], step: str, name_of: Callable[[Any], str]):
+        self.fn = fn
+        self.step = step
+        self.name_of = name_of
+
+    def process(self, element, *args, **kwargs):  # no hints: Beam would type-check them
+        try:
+            yield self.fn(element, *args, **kwargs)
+        except InputError as err:
+            log.warning("refused: %s", err)
+            yield beam.pvalue.TaggedOutput(REFUSED, refusal(err.file, err, self.step))
+        except (ValueError, OSError) as err:
+            log.warning("refused %s: %s", self.name_of(element), err)
+            yield beam.pvalue.TaggedOutput(REFUSED, refusal(self.name_of(element), err, self.step))
+
+
+class WriteRecords(beam.PTransform):
+    """Write each element as one JSON file under ``folder/kind/`` (any fsspec URL)."""
+
+    def __init__(self, folder: str, kind: str):
+        super().__init__()
+        self.folder = folder
+        self.kind = kind
+
+    def expand(self, pcoll):
+        folder, kind = self.folder, self.kind
+
+        def write(record: dict[str, Any]) -> None:
+            loc = location(folder).child(kind, f"{uuid.uuid4().hex}.json")
+            loc.fs.makedirs(loc.path.rsplit("/", 1)[0], exist_ok=True)
+            loc.write_text_atomic(json.dumps(record, default=str))
+
+        return pcoll | f"write {kind}" >> beam.Map(write)
+
+
+def read_records(folder: str, kind: str) -> list[dict[str, Any]]:
+    """Read back what :class:`WriteRecords` wrote."""
+    loc = location(folder).child(kind)
+    if not loc.exists():
+        return []
+    out = []
+    for p in sorted(loc.fs.ls(loc.path, detail=False)):
+        with loc.fs.open(p, "r") as f:
+            out.append(json.load(f))
+    return out
+
+
+def pipeline_options(runner: str = "DirectRunner", **extra: Any) -> PipelineOptions:
+    """Beam options: the DirectRunner on one machine by default (Dataflow, Flink or Spark at scale)."""
+    return PipelineOptions(runner=runner, **extra)

@@ -38,8 +38,10 @@ log = logging.getLogger(__name__)
 
 MODEL_COLUMNS = ("NEE", "GPP", "ER", "TSOI_10CM", "FSH", "EFLX_LH_TOT", "TSA", "PBOT", "RAIN", "FGR")
 _HELPER = re.compile(r".*\.(x|y)$")
-_FLX = re.compile(r"FLX_(?P<site>[A-Z]{2}-[A-Za-z0-9]{3})_(?P<product>FLUXNET2015|FLUXDATAKIT)_"
-                  r"(?P<set>[A-Z]+)_(?P<step>HH|HR|DD|WW|MM|YY)_.*\.csv$")
+_FLX = re.compile(
+    r"FLX_(?P<site>[A-Z]{2}-[A-Za-z0-9]{3})_(?P<product>FLUXNET2015|FLUXDATAKIT)_"
+    r"(?P<set>[A-Z]+)_(?P<step>HH|HR|DD|WW|MM|YY)_.*\.csv$"
+)
 _FLX_AUX = re.compile(r"FLX_(?P<site>[A-Z]{2}-[A-Za-z0-9]{3})_FLUXNET2015_(?P<set>AUX[A-Z]+)_.*\.csv$")
 _AMF = re.compile(r"AMF_(?P<site>[A-Z]{2}-[A-Za-z0-9]{3})_BASE_(?P<step>HH|HR)_.*\.csv$")
 _MERGED = re.compile(r"tutorial3_(?P<cc>[A-Z]{2})_(?P<id>[A-Za-z0-9]{3})\.csv$")
@@ -140,15 +142,20 @@ def _timestamps(frame: pd.DataFrame, file: str, step: str, first_line: int) -> p
             expected = STEP_SECONDS.get(step)
             if expected is not None and (width != expected).any():
                 i = int(np.argmax(width != expected))
-                raise InputError(file, f"period of {width[i]:.0f} s, expected {expected} s for step {step}",
-                                 first_line + i, "TIMESTAMP_END")
+                raise InputError(
+                    file,
+                    f"period of {width[i]:.0f} s, expected {expected} s for step {step}",
+                    first_line + i,
+                    "TIMESTAMP_END",
+                )
     elif "TIMESTAMP" in frame:
         col = "TIMESTAMP"
         sample = str(frame[col].iloc[0]).strip()
         fmt = _STAMP_FORMATS.get(len(sample))
         if fmt is None:
-            raise InputError(file, f"timestamp {sample!r}: expected YYYY, YYYYMM, YYYYMMDD or YYYY-MM-DD",
-                             first_line, col)
+            raise InputError(
+                file, f"timestamp {sample!r}: expected YYYY, YYYYMM, YYYYMMDD or YYYY-MM-DD", first_line, col
+            )
         t = _parse_stamp(frame[col], fmt, file, col, first_line)
     else:
         raise InputError(file, "no TIMESTAMP or TIMESTAMP_START column", first_line - 1)
@@ -203,8 +210,12 @@ def read_csv_file(src: SourceFile, utc_offset_hours: float | None) -> SiteTable:
     local = _timestamps(frame, file, src.step, first_line)
     data_cols = [c for c in frame.columns if c not in stamp_cols]
     if src.flux_file and not any(c == p or c.startswith(p + "_") for c in data_cols for p in NEE_PREFIXES):
-        raise InputError(file, "no NEE column (NEE_VUT_REF, NEE_..., or FC): a flux file must carry CO2 fluxes",
-                         first_line - 1, "NEE")
+        raise InputError(
+            file,
+            "no NEE column (NEE_VUT_REF, NEE_..., or FC): a flux file must carry CO2 fluxes",
+            first_line - 1,
+            "NEE",
+        )
     columns: dict[str, np.ndarray] = {}
     attrs: dict[str, dict[str, str]] = {}
     for col in data_cols:
@@ -220,8 +231,9 @@ def read_csv_file(src: SourceFile, utc_offset_hours: float | None) -> SiteTable:
     return SiteTable(src.site, src.store, src.step, time, columns, attrs, [file], warnings)
 
 
-def _check_plausible(values: np.ndarray, rng: tuple[float, float], units: str, file: str, col: str,
-                     first_line: int) -> None:
+def _check_plausible(
+    values: np.ndarray, rng: tuple[float, float], units: str, file: str, col: str, first_line: int
+) -> None:
     finite = values[np.isfinite(values)]
     if finite.size < 3:
         return
@@ -237,12 +249,17 @@ def _check_plausible(values: np.ndarray, rng: tuple[float, float], units: str, f
         )
 
 
-def _to_store_time(local: pd.DatetimeIndex, step: str, utc_offset_hours: float | None, file: str) -> np.ndarray:
+def _to_store_time(
+    local: pd.DatetimeIndex, step: str, utc_offset_hours: float | None, file: str
+) -> np.ndarray:
     if step not in STEP_SECONDS:
         return local.to_numpy(dtype="datetime64[ns]")
     if utc_offset_hours is None:
-        raise InputError(file, "no UTC offset known for this site: add it to the metadata tables "
-                               "(UTC_OFFSET in the BIF table or a utc_offset column)")
+        raise InputError(
+            file,
+            "no UTC offset known for this site: add it to the metadata tables "
+            "(UTC_OFFSET in the BIF table or a utc_offset column)",
+        )
     shift = pd.Timedelta(hours=float(utc_offset_hours))
     if shift.total_seconds() % STEP_SECONDS[step]:
         raise InputError(file, f"UTC offset {utc_offset_hours} h is not a whole number of {step} steps")
@@ -250,12 +267,33 @@ def _to_store_time(local: pd.DatetimeIndex, step: str, utc_offset_hours: float |
 
 
 # --------------------------------------------------------------------------- PLUMBER netCDF
-_PLUMBER_UNITS = {"W/m2": "W m-2", "m/s": "m s-1", "umol/m2/s": "umol m-2 s-1", "kg/m2/s": "kg m-2 s-1",
-                  "kg/kg": "kg kg-1", "-": "1"}
-_PLUMBER_EXPECTED = {"Tair": "K", "SWdown": "W m-2", "LWdown": "W m-2", "VPD": "hPa", "Qair": "kg kg-1",
-                     "Psurf": "Pa", "Precip": "kg m-2 s-1", "Wind": "m s-1", "RH": "%", "CO2air": "ppm",
-                     "NEE": "umol m-2 s-1", "GPP": "umol m-2 s-1", "Resp": "umol m-2 s-1", "Qle": "W m-2",
-                     "Qh": "W m-2", "Ustar": "m s-1", "Rnet": "W m-2"}
+_PLUMBER_UNITS = {
+    "W/m2": "W m-2",
+    "m/s": "m s-1",
+    "umol/m2/s": "umol m-2 s-1",
+    "kg/m2/s": "kg m-2 s-1",
+    "kg/kg": "kg kg-1",
+    "-": "1",
+}
+_PLUMBER_EXPECTED = {
+    "Tair": "K",
+    "SWdown": "W m-2",
+    "LWdown": "W m-2",
+    "VPD": "hPa",
+    "Qair": "kg kg-1",
+    "Psurf": "Pa",
+    "Precip": "kg m-2 s-1",
+    "Wind": "m s-1",
+    "RH": "%",
+    "CO2air": "ppm",
+    "NEE": "umol m-2 s-1",
+    "GPP": "umol m-2 s-1",
+    "Resp": "umol m-2 s-1",
+    "Qle": "W m-2",
+    "Qh": "W m-2",
+    "Ustar": "m s-1",
+    "Rnet": "W m-2",
+}
 
 
 def read_plumber_file(src: SourceFile, utc_offset_hours: float | None) -> SiteTable:
@@ -276,14 +314,17 @@ def read_plumber_file(src: SourceFile, utc_offset_hours: float | None) -> SiteTa
     units = ds["time"].attrs.get("units", "")
     m = re.match(r"seconds since (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})", units)
     if not m:
-        raise InputError(file, f"time units {units!r}: expected 'seconds since YYYY-MM-DD hh:mm:ss'",
-                         column="time")
+        raise InputError(
+            file, f"time units {units!r}: expected 'seconds since YYYY-MM-DD hh:mm:ss'", column="time"
+        )
     local = pd.Timestamp(m[1]) + pd.to_timedelta(ds["time"].values, unit="s")
     local = pd.DatetimeIndex(local)
     diffs = np.diff(local.as_unit("s").asi8)
     if (diffs <= 0).any():
         i = int(np.argmax(diffs <= 0)) + 1
-        raise InputError(file, f"time value {local[i]} is duplicated or goes back in time", column=f"time[{i}]")
+        raise InputError(
+            file, f"time value {local[i]} is duplicated or goes back in time", column=f"time[{i}]"
+        )
     _check_grid(local, "HH", file, 0, "time")
     columns: dict[str, np.ndarray] = {}
     attrs: dict[str, dict[str, str]] = {}
@@ -295,8 +336,9 @@ def read_plumber_file(src: SourceFile, utc_offset_hours: float | None) -> SiteTa
         cf = _PLUMBER_UNITS.get(declared, declared)
         expected = _PLUMBER_EXPECTED.get(str(name))
         if expected is not None and cf != expected:
-            raise InputError(file, f"units {declared!r} contradict the variable: expected {expected}",
-                             column=str(name))
+            raise InputError(
+                file, f"units {declared!r} contradict the variable: expected {expected}", column=str(name)
+            )
         if not declared:
             warnings.append(f"{os.path.basename(file)}: variable {name!r} has no units; kept as is")
         values = var.values[:, 0, 0]
@@ -314,7 +356,9 @@ def read_plumber_file(src: SourceFile, utc_offset_hours: float | None) -> SiteTa
         attrs[str(name)] = a
     if src.flux_file and "NEE" not in columns:
         raise InputError(file, "no NEE variable: a PLUMBER Flux file must carry NEE", column="NEE")
-    site_attrs = {k: float(ds[k].values.ravel()[0]) for k in ("latitude", "longitude", "elevation") if k in ds}
+    site_attrs = {
+        k: float(ds[k].values.ravel()[0]) for k in ("latitude", "longitude", "elevation") if k in ds
+    }
     time = _to_store_time(local, "HH", utc_offset_hours, file)
     return SiteTable(src.site, src.store, "HH", time, columns, attrs, [file], warnings, site_attrs)
 
@@ -365,5 +409,14 @@ def merge_tables(tables: list[SiteTable]) -> SiteTable:
     site_attrs: dict[str, Any] = {}
     for t in tables:
         site_attrs.update(t.site_attrs)
-    return SiteTable(first.site, first.store, first.step, time, columns, attrs,
-                     [f for t in tables for f in t.files], [w for t in tables for w in t.warnings], site_attrs)
+    return SiteTable(
+        first.site,
+        first.store,
+        first.step,
+        time,
+        columns,
+        attrs,
+        [f for t in tables for f in t.files],
+        [w for t in tables for w in t.warnings],
+        site_attrs,
+    )

@@ -33,7 +33,14 @@ DESCRIPTIONS = {
     "ameriflux": "AmeriFlux BASE site data",
     "plumber": "PLUMBER2 site data (FLUXNET2015-based flux and met netCDF pairs)",
 }
-STEP_NAMES = {"HH": "half-hourly", "HR": "hourly", "DD": "daily", "WW": "weekly", "MM": "monthly", "YY": "yearly"}
+STEP_NAMES = {
+    "HH": "half-hourly",
+    "HR": "hourly",
+    "DD": "daily",
+    "WW": "weekly",
+    "MM": "monthly",
+    "YY": "yearly",
+}
 
 
 def file_pattern(files: list[str]) -> FilePattern:
@@ -63,7 +70,9 @@ class RunSummary:
         return bool(self.published or self.up_to_date)
 
 
-def plan(source: str, pub: Publisher, synthetic: bool) -> tuple[list[StorePlan], list[str], sitemeta.SiteMetadata]:
+def plan(
+    source: str, pub: Publisher, synthetic: bool
+) -> tuple[list[StorePlan], list[str], sitemeta.SiteMetadata]:
     """Group input files by the store they feed; decide which stores need writing."""
     files = fluxnet.find_files(source)
     tables = sitemeta.find_metadata_tables(source)
@@ -111,8 +120,13 @@ def build(p: beam.Pipeline, plans: list[StorePlan], meta: sitemeta.SiteMetadata,
         src = fluxnet.classify(url)
         assert src is not None
         table = fluxnet.read_file(src, offsets.get(src.site))
-        log.info("read %s: %s, %d records, %d variables", url.rsplit("/", 1)[-1], table.store, table.time.size,
-                 len(table.columns))
+        log.info(
+            "read %s: %s, %d records, %d variables",
+            url.rsplit("/", 1)[-1],
+            table.store,
+            table.time.size,
+            len(table.columns),
+        )
         return table
 
     def merge(kv: tuple[tuple[str, str], list[fluxnet.SiteTable]]) -> fluxnet.SiteTable:

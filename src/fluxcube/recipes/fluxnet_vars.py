@@ -22,8 +22,14 @@ class VarInfo:
     plausible: tuple[float, float] | None = None  # range of a plausible *median*, in ``units``
 
 
-_CARBON = {"HH": "umol m-2 s-1", "HR": "umol m-2 s-1", "DD": "g m-2 d-1", "WW": "g m-2 d-1",
-           "MM": "g m-2 d-1", "YY": "g m-2 yr-1"}
+_CARBON = {
+    "HH": "umol m-2 s-1",
+    "HR": "umol m-2 s-1",
+    "DD": "g m-2 d-1",
+    "WW": "g m-2 d-1",
+    "MM": "g m-2 d-1",
+    "YY": "g m-2 yr-1",
+}
 _PRECIP = {"HH": "mm", "HR": "mm", "DD": "mm d-1", "WW": "mm d-1", "MM": "mm d-1", "YY": "mm yr-1"}
 _CARBON_RANGE = {"HH": (-60.0, 60.0), "HR": (-60.0, 60.0), "YY": (-3000.0, 3000.0)}
 
@@ -35,15 +41,19 @@ BASES: dict[str, VarInfo] = {
     "T_SONIC": VarInfo("sonic temperature", "degC", None, (-60.0, 50.0)),
     "TS": VarInfo("soil temperature", "degC", "soil_temperature", (-50.0, 50.0)),
     "SW_IN_POT": VarInfo("potential (top of atmosphere) shortwave radiation", "W m-2", None, (0.0, 600.0)),
-    "SW_IN": VarInfo("incoming shortwave radiation", "W m-2", "surface_downwelling_shortwave_flux_in_air",
-                     (0.0, 600.0)),
-    "SW_OUT": VarInfo("outgoing shortwave radiation", "W m-2", "surface_upwelling_shortwave_flux_in_air",
-                      (0.0, 400.0)),
+    "SW_IN": VarInfo(
+        "incoming shortwave radiation", "W m-2", "surface_downwelling_shortwave_flux_in_air", (0.0, 600.0)
+    ),
+    "SW_OUT": VarInfo(
+        "outgoing shortwave radiation", "W m-2", "surface_upwelling_shortwave_flux_in_air", (0.0, 400.0)
+    ),
     "SW_DIF": VarInfo("diffuse shortwave radiation", "W m-2", None, (0.0, 400.0)),
-    "LW_IN": VarInfo("incoming longwave radiation", "W m-2", "surface_downwelling_longwave_flux_in_air",
-                     (50.0, 600.0)),
-    "LW_OUT": VarInfo("outgoing longwave radiation", "W m-2", "surface_upwelling_longwave_flux_in_air",
-                      (100.0, 700.0)),
+    "LW_IN": VarInfo(
+        "incoming longwave radiation", "W m-2", "surface_downwelling_longwave_flux_in_air", (50.0, 600.0)
+    ),
+    "LW_OUT": VarInfo(
+        "outgoing longwave radiation", "W m-2", "surface_upwelling_longwave_flux_in_air", (100.0, 700.0)
+    ),
     "NETRAD": VarInfo("net radiation", "W m-2", "surface_net_downward_radiative_flux", (-200.0, 400.0)),
     "PPFD_IN": VarInfo("incoming photosynthetic photon flux density", "umol m-2 s-1", None, (0.0, 1500.0)),
     "PPFD_OUT": VarInfo("outgoing photosynthetic photon flux density", "umol m-2 s-1", None, (0.0, 500.0)),
@@ -60,8 +70,9 @@ BASES: dict[str, VarInfo] = {
     "W_SIGMA": VarInfo("standard deviation of vertical wind", "m s-1", None, (0.0, 5.0)),
     "V_SIGMA": VarInfo("standard deviation of lateral wind", "m s-1", None, (0.0, 10.0)),
     "U_SIGMA": VarInfo("standard deviation of streamwise wind", "m s-1", None, (0.0, 10.0)),
-    "CO2": VarInfo("CO2 mole fraction", "umol mol-1", "mole_fraction_of_carbon_dioxide_in_air",
-                   (250.0, 800.0)),
+    "CO2": VarInfo(
+        "CO2 mole fraction", "umol mol-1", "mole_fraction_of_carbon_dioxide_in_air", (250.0, 800.0)
+    ),
     "H2O": VarInfo("water vapour mole fraction", "mmol mol-1", None, (0.0, 60.0)),
     "CH4": VarInfo("CH4 mole fraction", "nmol mol-1", None, None),
     "FCH4": VarInfo("CH4 flux", "nmol m-2 s-1", None, None),
@@ -71,13 +82,18 @@ BASES: dict[str, VarInfo] = {
     "LE": VarInfo("latent heat flux", "W m-2", "surface_upward_latent_heat_flux", (-100.0, 400.0)),
     "H": VarInfo("sensible heat flux", "W m-2", "surface_upward_sensible_heat_flux", (-200.0, 400.0)),
     "EBC_CF": VarInfo("energy balance closure correction factor", "1", None, None),
-    "NEE": VarInfo("net ecosystem exchange of CO2 as carbon, positive to the atmosphere", "carbon",
-                   None, None),
+    "NEE": VarInfo(
+        "net ecosystem exchange of CO2 as carbon, positive to the atmosphere", "carbon", None, None
+    ),
     "FC": VarInfo("CO2 turbulent flux (no storage correction)", "umol m-2 s-1", None, (-60.0, 60.0)),
     "SC": VarInfo("CO2 storage flux", "umol m-2 s-1", None, None),
     "RECO": VarInfo("ecosystem respiration as carbon", "carbon", None, None),
-    "GPP": VarInfo("gross primary production as carbon", "carbon", "gross_primary_productivity_of_biomass_expressed_as_carbon",
-                   None),
+    "GPP": VarInfo(
+        "gross primary production as carbon",
+        "carbon",
+        "gross_primary_productivity_of_biomass_expressed_as_carbon",
+        None,
+    ),
     "NIGHT": VarInfo("number of night-time records in the period", "1", None, None),
     "DAY": VarInfo("number of day-time records in the period", "1", None, None),
     "LAI": VarInfo("leaf area index", "1", "leaf_area_index", (0.0, 12.0)),
@@ -105,10 +121,16 @@ def describe(name: str, step: str) -> tuple[dict[str, str], tuple[float, float] 
     """
     if name.endswith("_QC"):
         target = name[: -len("_QC")]
-        meaning = ("0 measured, 1 good, 2 medium, 3 poor quality gap-filled" if step in ("HH", "HR")
-                   else "fraction of measured and good-quality gap-filled records")
-        return ({"long_name": f"quality flag of {target}", "units": "1", "flag_meaning": meaning},
-                None, base_of(target) is not None)
+        meaning = (
+            "0 measured, 1 good, 2 medium, 3 poor quality gap-filled"
+            if step in ("HH", "HR")
+            else "fraction of measured and good-quality gap-filled records"
+        )
+        return (
+            {"long_name": f"quality flag of {target}", "units": "1", "flag_meaning": meaning},
+            None,
+            base_of(target) is not None,
+        )
     if name.endswith("_N") and base_of(name[:-2]) is not None:
         return {"long_name": f"number of records used for {name[:-2]}", "units": "1"}, None, True
     base = base_of(name)
@@ -129,7 +151,7 @@ def describe(name: str, step: str) -> tuple[dict[str, str], tuple[float, float] 
         long_name = f"{spread.strip('_').lower()} of {long_name}"
         plausible = None
     elif name != base:
-        long_name = f"{long_name} ({name[len(base) + 1:]})"
+        long_name = f"{long_name} ({name[len(base) + 1 :]})"
     attrs = {"long_name": long_name, "units": units}
     if info.standard_name and not spread and "_NIGHT" not in name and "_DAY" not in name:
         attrs["standard_name"] = info.standard_name

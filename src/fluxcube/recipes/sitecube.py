@@ -21,17 +21,30 @@ from fluxcube.storage import Location
 
 FREQ = {"HH": "30min", "HR": "h", "DD": "D", "WW": "7D", "MM": "MS", "YY": "YS"}
 TIME_CHUNK = {"HH": 17520, "HR": 8760, "DD": 3660, "WW": 520, "MM": 1200, "YY": 200}
-TIME_UNITS = {"HH": "minutes since 1970-01-01 00:00:00", "HR": "minutes since 1970-01-01 00:00:00",
-              "DD": "days since 1970-01-01", "WW": "days since 1970-01-01", "MM": "days since 1970-01-01",
-              "YY": "days since 1970-01-01"}
+TIME_UNITS = {
+    "HH": "minutes since 1970-01-01 00:00:00",
+    "HR": "minutes since 1970-01-01 00:00:00",
+    "DD": "days since 1970-01-01",
+    "WW": "days since 1970-01-01",
+    "MM": "days since 1970-01-01",
+    "YY": "days since 1970-01-01",
+}
 TIME_COMMENT = {
     "sub-daily": "start of the averaging period, UTC (local standard time minus the site's utc_offset)",
     "daily+": "first day of the period as labelled in the source file: periods of local standard time "
-              "(see utc_offset)",
+    "(see utc_offset)",
 }
 SITE_FIELDS = {  # name -> (dtype, fill, attrs)
-    "lat": ("float64", np.nan, {"units": "degrees_north", "standard_name": "latitude", "long_name": "tower latitude"}),
-    "lon": ("float64", np.nan, {"units": "degrees_east", "standard_name": "longitude", "long_name": "tower longitude"}),
+    "lat": (
+        "float64",
+        np.nan,
+        {"units": "degrees_north", "standard_name": "latitude", "long_name": "tower latitude"},
+    ),
+    "lon": (
+        "float64",
+        np.nan,
+        {"units": "degrees_east", "standard_name": "longitude", "long_name": "tower longitude"},
+    ),
     "elevation": ("float64", np.nan, {"units": "m", "long_name": "site elevation above sea level"}),
     "utc_offset": ("float64", np.nan, {"units": "h", "long_name": "offset of local standard time from UTC"}),
     "igbp": ("str", "", {"long_name": "IGBP land cover class (plant functional type)"}),
@@ -52,7 +65,9 @@ class Schema:
     tmax: np.datetime64 | None = None
 
     def merge(self, other: Schema) -> Schema:
-        out = dataclasses.replace(self, variables=dict(self.variables), sites=sorted(set(self.sites) | set(other.sites)))
+        out = dataclasses.replace(
+            self, variables=dict(self.variables), sites=sorted(set(self.sites) | set(other.sites))
+        )
         for name, (dtype, attrs) in other.variables.items():
             if name in out.variables:
                 mine = out.variables[name][0]
@@ -82,8 +97,9 @@ def merge_schemas(schemas: list[Schema]) -> Schema:
     return out
 
 
-def write_template(loc: Location, schema: Schema, site_meta: dict[str, dict[str, Any]],
-                   attrs: dict[str, Any]) -> None:
+def write_template(
+    loc: Location, schema: Schema, site_meta: dict[str, dict[str, Any]], attrs: dict[str, Any]
+) -> None:
     """Write coordinates, site metadata and empty (all-NaN, not stored) data variables."""
     time = schema.time()
     nsite, ntime = len(schema.sites), time.size
@@ -98,15 +114,22 @@ def write_template(loc: Location, schema: Schema, site_meta: dict[str, dict[str,
     }
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     sub_daily = schema.step in ("HH", "HR")
-    ds["time"].attrs.update({"long_name": "time", "standard_name": "time",
-                             "comment": TIME_COMMENT["sub-daily" if sub_daily else "daily+"]})
+    ds["time"].attrs.update(
+        {
+            "long_name": "time",
+            "standard_name": "time",
+            "comment": TIME_COMMENT["sub-daily" if sub_daily else "daily+"],
+        }
+    )
     ds["site"].attrs.update({"long_name": "FLUXNET site id", "cf_role": "timeseries_id"})
     encoding: dict[str, dict[str, Any]] = {
         "time": {"units": TIME_UNITS[schema.step], "calendar": "proleptic_gregorian", "dtype": "int64"}
     }
     for name in data:
         encoding[name] = {"chunks": (1, chunk)}
-    ds.to_zarr(loc.zarr_store(), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+    ds.to_zarr(
+        loc.zarr_store(), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding
+    )
 
 
 def write_site(loc: Location, schema: Schema, table: SiteTable) -> dict[str, Any]:
@@ -126,10 +149,20 @@ def write_site(loc: Location, schema: Schema, table: SiteTable) -> dict[str, Any
         block[0, idx - j0] = values
         data[name] = (("site", "time"), block)
     ds = xr.Dataset(data)
-    ds.to_zarr(loc.zarr_store(), region={"site": slice(i, i + 1), "time": slice(int(j0), int(j1))},
-               mode="r+", zarr_format=3, consolidated=False)
-    return {"store": table.store, "site": table.site, "files": table.files, "checks": table.checks(),
-            "warnings": table.warnings}
+    ds.to_zarr(
+        loc.zarr_store(),
+        region={"site": slice(i, i + 1), "time": slice(int(j0), int(j1))},
+        mode="r+",
+        zarr_format=3,
+        consolidated=False,
+    )
+    return {
+        "store": table.store,
+        "site": table.site,
+        "files": table.files,
+        "checks": table.checks(),
+        "warnings": table.warnings,
+    }
 
 
 def validate_store(ds: xr.Dataset, checks: list[dict[str, Any]]) -> None:
@@ -144,5 +177,7 @@ def validate_store(ds: xr.Dataset, checks: list[dict[str, Any]]) -> None:
             ok = ~np.isnan(values)
             got_count, got_sum = int(ok.sum()), float(values[ok].sum())
             if got_count != count or not np.isclose(got_sum, total, rtol=1e-12, atol=1e-9):
-                raise ValueError(f"{c['site']}/{name}: store has {got_count} values summing to {got_sum}, "
-                                 f"files had {count} summing to {total}")
+                raise ValueError(
+                    f"{c['site']}/{name}: store has {got_count} values summing to {got_sum}, "
+                    f"files had {count} summing to {total}"
+                )

@@ -29,8 +29,25 @@ from fluxcube.storage import location
 log = logging.getLogger(__name__)
 
 FIELDS = ("lat", "lon", "elevation", "igbp", "koeppen", "utc_offset", "site_name")
-_IGBP = {"CRO", "CSH", "CVM", "DBF", "DNF", "EBF", "ENF", "GRA", "MF", "OSH", "SAV", "SNO", "URB", "WAT",
-         "WET", "WSA", "BSV"}
+_IGBP = {
+    "CRO",
+    "CSH",
+    "CVM",
+    "DBF",
+    "DNF",
+    "EBF",
+    "ENF",
+    "GRA",
+    "MF",
+    "OSH",
+    "SAV",
+    "SNO",
+    "URB",
+    "WAT",
+    "WET",
+    "WSA",
+    "BSV",
+}
 
 
 @dataclass
@@ -72,8 +89,14 @@ def _num(v: Any) -> float | None:
 
 
 def _load_bif(meta: SiteMetadata, url: str, frame: pd.DataFrame) -> None:
-    keys = {"LOCATION_LAT": "lat", "LOCATION_LONG": "lon", "LOCATION_ELEV": "elevation", "IGBP": "igbp",
-            "UTC_OFFSET": "utc_offset", "SITE_NAME": "site_name"}
+    keys = {
+        "LOCATION_LAT": "lat",
+        "LOCATION_LONG": "lon",
+        "LOCATION_ELEV": "elevation",
+        "IGBP": "igbp",
+        "UTC_OFFSET": "utc_offset",
+        "SITE_NAME": "site_name",
+    }
     sub = frame[frame["VARIABLE"].isin(keys)]
     for site, var, value in sub[["SITE_ID", "VARIABLE", "DATAVALUE"]].itertuples(index=False):
         key = keys[var]
@@ -136,4 +159,6 @@ def find_metadata_tables(source: str) -> list[str]:
     """CSV tables in any ``metadata`` folder under ``source``."""
     loc = location(source)
     prefix = "" if loc.is_local else loc.url.split("://")[0] + "://"
-    return sorted(prefix + p for p in loc.fs.find(loc.path) if "/metadata/" in p and p.lower().endswith(".csv"))
+    return sorted(
+        prefix + p for p in loc.fs.find(loc.path) if "/metadata/" in p and p.lower().endswith(".csv")
+    )

@@ -28,7 +28,9 @@ def decode_text(raw: bytes, file: str, encodings: tuple[str, ...] = ("utf-8", "c
     """
     nul = raw.find(b"\x00")
     if nul >= 0:
-        raise InputError(file, "binary content (NUL byte): expected a text file", line=raw.count(b"\n", 0, nul) + 1)
+        raise InputError(
+            file, "binary content (NUL byte): expected a text file", line=raw.count(b"\n", 0, nul) + 1
+        )
     text = None
     first_error: UnicodeDecodeError | None = None
     for enc in encodings:
@@ -41,7 +43,9 @@ def decode_text(raw: bytes, file: str, encodings: tuple[str, ...] = ("utf-8", "c
         assert first_error is not None
         line = raw.count(b"\n", 0, first_error.start) + 1
         raise InputError(
-            file, f"undecodable bytes at offset {first_error.start}: expected {' or '.join(encodings)} text", line
+            file,
+            f"undecodable bytes at offset {first_error.start}: expected {' or '.join(encodings)} text",
+            line,
         ) from first_error
     crlf = text.count("\r\n")
     cr = text.count("\r") - crlf

@@ -1,0 +1,230 @@
+"""The ``fluxcube`` command line: one subcommand group per stage of the data flow (DESIGN.md)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from fluxcube import __version__, config
+
+console = Console(stderr=False)
+app = typer.Typer(
+    help="fluxcube: land-atmosphere CO2 fluxes from towers, satellites, reanalysis and inversions to "
+    "analysis-ready Zarr behind an Intake catalog, and the dual-constraint EC-ATM model.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+recipes_app = typer.Typer(
+    help="1. Recipes: sources in native formats -> analysis-ready Zarr v3.", no_args_is_help=True
+)
+catalog_app = typer.Typer(
+    help="2. Catalog: the Intake 2 catalog of everything published.", no_args_is_help=True
+)
+simulate_app = typer.Typer(
+    help="Simulated world: a known-truth twin of the global inputs, in native formats.", no_args_is_help=True
+)
+app.add_typer(recipes_app, name="recipes")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(simulate_app, name="simulate")
+_PLANNED = {
+    "sites": ("3. Site processing: QC, u* filtering, gap filling, partitioning, uncertainty.", 5),
+    "raw": ("4. High-frequency (10-20 Hz) eddy-covariance processing to 30-min fluxes.", None),
+    "drivers": ("5. Driver variables (FLUXCOM RS+METEO) at tower pixels and on the 0.5 deg grid.", 6),
+    "regions": ("6. Regional inversion integrals and Lasso bridge models.", 6),
+    "train": ("7. Training of the EC and EC-ATM models (PyTorch Lightning).", None),
+    "forward": ("8. Global 0.5 deg forward runs of every ensemble member.", None),
+    "evaluate": ("9. The paper's evaluation tables and figures.", None),
+    "realtime": ("10. Near-real-time tower processing and the live page.", None),
+}
+for _name, (_help, _issue) in _PLANNED.items():
+    _note = f" Not built yet (issue #{_issue})." if _issue else " Not built yet."
+    app.add_typer(typer.Typer(help=_help + _note), name=_name)
+
+RECIPES = {
+    "fluxnet": "FLUXNET2015/ONEFlux, FluxDataKit, AmeriFlux BASE and PLUMBER2 site files "
+    "-> (site, time) stores"
+}
+
+
+def _logging(verbose: bool) -> None:
+    handler = RichHandler(console=console, show_path=False, markup=False)
+    # Beam warns on import that Google Cloud clients are absent: irrelevant off Google Cloud
+    handler.addFilter(lambda record: "apitools" not in record.getMessage())
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[handler],
+        force=True,
+    )
+    for noisy in ("apache_beam", "absl", "botocore", "s3fs", "fsspec", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _print_summary(summary, target: str) -> None:
+    table = Table(title="published stores")
+    for col in ("store", "version", "status", "sites"):
+        table.add_column(col)
+    for name, version in summary.published.items():
+        table.add_row(name, version, "published", ", ".join(summary.sites.get(name, [])))
+    for name, version in summary.up_to_date.items():
+        table.add_row(name, version, "up to date", ", ".join(summary.sites.get(name, [])))
+    console.print(table)
+    for r in summary.refused:
+        console.print(f"[red]refused[/red] {r['error']}", markup=True, highlight=False)
+    for s in summary.skipped:
+        console.print(f"[yellow]skipped[/yellow] {s}", highlight=False)
+    if summary.warnings:
+        console.print(f"{len(summary.warnings)} warnings (unknown variables kept):", highlight=False)
+        for w in summary.warnings[:20]:
+            console.print(f"  {w}", highlight=False)
+
+
+@recipes_app.command("list")
+def recipes_list() -> None:
+    """List the recipes."""
+    for name, what in RECIPES.items():
+        console.print(f"[bold]{name}[/bold]: {what}")
+
+
+@recipes_app.command("run")
+def recipes_run(
+    name: str = typer.Argument(..., help="recipe name (see `fluxcube recipes list`)"),
+    source: str = typer.Option(..., help="folder or URL with the input files (searched recursively)"),
+    target: str = typer.Option(
+        None, help=f"store root URL (default ${config.STORE_ENV} or {config.DEFAULT_STORE})"
+    ),
+    runner: str = typer.Option("DirectRunner", help="Apache Beam runner"),
+    force: bool = typer.Option(False, help="rewrite even when this version is already published"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log each file"),
+) -> None:
+    """Run a recipe: read SOURCE, write and publish stores under TARGET, update the catalog."""
+    _logging(verbose)
+    if name not in RECIPES:
+        console.print(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+        raise typer.Exit(2)
+    from fluxcube.recipes import fluxnet_pipeline
+
+    target = target or config.store_root()
+    with console.status(f"running recipe {name} on Beam ({runner})"):
+        summary = fluxnet_pipeline.run(source, target, runner=runner, force=force)
+    _print_summary(summary, target)
+    if not summary.ok:
+        console.print("nothing was published")
+        raise typer.Exit(1)
+
+
+@catalog_app.command("show")
+def catalog_show(target: str = typer.Option(None, help="store root URL")) -> None:
+    """List the published datasets with version, dimensions and extent."""
+    from fluxcube.publish import Publisher
+
+    pub = Publisher(target or config.store_root())
+    table = Table(title=f"catalog at {pub.root.url}")
+    for col in ("dataset", "version", "dims", "time", "description"):
+        table.add_column(col)
+    for name in pub.names():
+        m = pub.current(name) or {}
+        md = m.get("metadata", {})
+        t = md.get("extent", {}).get("temporal", {})
+        table.add_row(
+            name,
+            m.get("version", ""),
+            str(md.get("dims", "")),
+            f"{t.get('start', '')[:10]}..{t.get('end', '')[:10]}",
+            m.get("description", ""),
+        )
+    console.print(table)
+
+
+@catalog_app.command("versions")
+def catalog_versions(name: str, target: str = typer.Option(None, help="store root URL")) -> None:
+    """List every committed version of a dataset (old versions are kept)."""
+    from fluxcube.publish import Publisher
+
+    pub = Publisher(target or config.store_root())
+    current = (pub.current(name) or {}).get("version")
+    for m in pub.versions(name):
+        mark = "*" if m["version"] == current else " "
+        console.print(f"{mark} {m['version']}  {m['published']}  {m['recipe']} {m['recipe_version']}")
+
+
+@catalog_app.command("rebuild")
+def catalog_rebuild(target: str = typer.Option(None, help="store root URL")) -> None:
+    """Regenerate catalog.yaml from the published manifests."""
+    from fluxcube.catalog import write_catalog
+    from fluxcube.publish import Publisher
+
+    console.print(write_catalog(Publisher(target or config.store_root())))
+
+
+def _open_hint(catalog_url: str, name: str) -> str:
+    return f'import intake\ncat = intake.from_yaml_file("{catalog_url}")\nds = cat["{name}"].read()'
+
+
+@app.command()
+def demo(
+    target: str = typer.Option(config.DEFAULT_STORE, help="store root URL for the demo's output"),
+    data: Path = typer.Option(
+        None, help=f"sample data folder (default ${config.DATA_ENV} or {config.DEFAULT_DATA})"
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the main job end to end on the embedded default (local folder, bundled or simulated data)."""
+    _logging(verbose)
+    from fluxcube.recipes import fluxnet_pipeline
+    from fluxcube.storage import location
+
+    data_dir = (data or config.data_dir()).resolve()
+    sites = data_dir / "sites"
+    if not sites.is_dir():
+        console.print(
+            f"[bold yellow]The real sample data is missing[/bold yellow] (looked for {sites}; set "
+            f"${config.DATA_ENV} to point at it). Simulating a tower network instead.",
+            highlight=False,
+        )
+        sites = _simulate_demo_towers(target)
+    console.rule(f"fluxcube {__version__}: FLUXNET recipe")
+    with console.status(f"ingesting site files from {sites}"):
+        summary = fluxnet_pipeline.run(str(sites), target)
+    _print_summary(summary, target)
+    if not summary.ok:
+        raise typer.Exit(1)
+    root = location(target)
+    catalog_url = root.child("catalog.yaml").url
+    if root.is_local:
+        from fluxcube.report import site_report
+
+        figures = site_report(target, Path(root.path) / "reports")
+        for f in figures:
+            console.print(f"figure: {f}", highlight=False)
+    name = "fluxnet2015_dd" if "fluxnet2015_dd" in summary.sites else sorted(summary.sites)[0]
+    console.rule("done")
+    console.print(f"Data: {root.url}\nCatalog: {catalog_url}\nOpen it in Python:\n", highlight=False)
+    console.print(_open_hint(catalog_url, name), highlight=False, markup=False)
+
+
+def _simulate_demo_towers(target: str) -> Path:
+    from fluxcube.storage import location
+
+    root = location(target)
+    if not root.is_local:
+        console.print("simulated inputs need a local target folder")
+        raise typer.Exit(2)
+    try:
+        from fluxcube.simulate.towers import write_towers
+    except ImportError:
+        console.print("[red]The simulated world is not available in this version; nothing to do.[/red]")
+        raise typer.Exit(1) from None
+    out = Path(root.path) / "_inputs" / "simulated"
+    write_towers(out, start_year=2010, end_year=2014, sites=20, seed=0, data_dir=None)
+    return out / "sites"
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

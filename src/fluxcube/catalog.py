@@ -129,6 +129,14 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("fluxcube").joinpath("catalog_schema.json").read_text())
 
 
+def check_entry(manifest: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` when ``manifest`` would make an invalid catalog entry."""
+    import jsonschema
+
+    entry = json.loads(json.dumps(entry_metadata(manifest, [manifest["version"]]), default=str))
+    jsonschema.validate(entry, schema())
+
+
 def validate_catalog(doc: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` when an entry's metadata misses what the schema needs."""
     import jsonschema

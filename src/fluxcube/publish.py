@@ -162,20 +162,27 @@ class Publisher:
         release: Release,
         validate: Callable[[xr.Dataset], None] | None = None,
         catalog_metadata: Callable[[xr.Dataset], dict[str, Any]] | None = None,
+        update_catalog: bool = True,
     ) -> dict[str, Any]:
         """Validate the written store, then publish it: manifest, pointer, catalog; return the manifest.
 
         ``validate(ds)`` raises on any problem with the store as opened back from storage; nothing is
-        published unless it passes.
+        published unless it passes. A caller publishing several stores may pass
+        ``update_catalog=False`` and call :meth:`write_catalog` once at the end.
         """
+        from fluxcube.catalog import check_entry, describe, write_catalog
+
         _fault("written")
         version = release.version
         store = self.store_location(release.name, version)
         try:
-            ds = xr.open_zarr(store.zarr_store(read_only=True), consolidated=False, zarr_format=3)
+            ds = xr.open_zarr(
+                store.zarr_store(read_only=True), consolidated=False, zarr_format=3, chunks=None
+            )
             _check_provenance(ds, release)
             if validate is not None:
                 validate(ds)
+            metadata = (catalog_metadata or describe)(ds)
         except Exception as err:
             raise ValidationError(f"{release.name} version {version} failed validation: {err}") from err
         manifest = {
@@ -190,17 +197,26 @@ class Publisher:
             "params": release.params,
             "synthetic": release.synthetic,
             "published": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-            "metadata": catalog_metadata(ds) if catalog_metadata else {},
+            "metadata": metadata,
         }
+        try:  # the catalog entry must be valid too, or it would break every later catalog rebuild
+            check_entry(manifest)
+        except Exception as err:
+            raise ValidationError(f"{release.name} version {version}: bad catalog entry: {err}") from err
         _fault("validated")
         text = json.dumps(manifest, indent=1, default=str)
         self.manifest_location(release.name, version).write_text_atomic(text)
         self.dataset(release.name).child("CURRENT.json").write_text_atomic(text)
-        from fluxcube.catalog import write_catalog
-
-        write_catalog(self)
+        if update_catalog:
+            write_catalog(self)
         log.info("%s: published version %s", release.name, version)
         return manifest
+
+    def write_catalog(self) -> str:
+        """Regenerate ``catalog.yaml`` from the published manifests; return its URL."""
+        from fluxcube.catalog import write_catalog
+
+        return write_catalog(self)
 
     def publish(
         self,

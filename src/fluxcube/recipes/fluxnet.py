@@ -20,6 +20,7 @@ Time convention (stated in every store's ``time`` attributes):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -84,12 +85,18 @@ class SiteTable:
     site_attrs: dict[str, Any] = field(default_factory=dict)
 
     def checks(self) -> dict[str, Any]:
-        """Per-variable count of values and their sum: compared with the store after writing."""
-        out = {}
-        for name, values in self.columns.items():
-            ok = ~np.isnan(values)
-            out[name] = [int(ok.sum()), float(values[ok].astype(np.float64).sum())]
-        return out
+        """Per variable: the number of values and a sha256 of them (as float64, in time order).
+
+        The store must give back exactly these: compared after writing, before publication.
+        """
+        return {name: value_digest(values) for name, values in self.columns.items()}
+
+
+def value_digest(values: np.ndarray) -> list[Any]:
+    """``[count, sha256]`` of the non-missing values of a series, as float64 in order."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = v[~np.isnan(v)]
+    return [int(ok.size), hashlib.sha256(np.ascontiguousarray(ok).tobytes()).hexdigest()]
 
 
 def classify(url: str) -> SourceFile | None:

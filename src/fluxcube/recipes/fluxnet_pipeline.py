@@ -213,10 +213,12 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
                 sp.release,
                 validate=lambda ds, mine=mine: sitecube.validate_store(ds, mine),
                 catalog_metadata=lambda ds, r=refused_here: {**describe(ds), "refused": r},
+                update_catalog=False,
             )
             summary.published[sp.name] = sp.release.version
             summary.warnings += [w for c in mine for w in c["warnings"]]
         pub.root.child("_runs", run_dir.rsplit("/", 1)[-1]).remove()
+    pub.write_catalog()  # also repairs a catalog left stale by a run killed after its commits
     for name in list(summary.published) + list(summary.up_to_date):
         ds = pub.open(name)
         summary.sites[name] = [str(s) for s in ds["site"].values]

@@ -142,6 +142,9 @@ def describe(name: str, step: str) -> tuple[dict[str, str], tuple[float, float] 
     if units == "carbon":
         units = _CARBON[step]
         plausible = _CARBON_RANGE.get(step, (-30.0, 30.0))
+        if step not in ("HH", "HR") and ("_NIGHT" in name or "_DAY" in name):
+            # DD..YY night/day selections are means of the half-hours, in umol m-2 s-1 (FLUXNET2015 docs)
+            units = _CARBON["HH"]
     elif units == "step":
         units = _PRECIP[step]
         plausible = None

@@ -18,6 +18,7 @@ import pandas as pd
 
 from fluxcube.errors import InputError
 
+MISSING_VALUE = -9999.0
 MISSING = ("-9999", "-9999.0", "-9999.00", "-9999.000", "-9999.0000", "NA", "NaN", "nan", "")
 
 
@@ -110,7 +111,8 @@ def read_table(
             what = "truncated row" if k < n else "row with extra fields"
             if i == len(lines) - 1 and k < n:
                 what = "truncated file (last row incomplete)"
-            raise InputError(file, f"{what}: {k} fields, expected {n} as in the header", i + 1)
+            raise InputError(file, f"{what}: {k} fields, expected {n} as in the header", i + 1,
+                             header[k] if k < n else None)  # the first missing column
     if data_start >= len(lines):
         raise InputError(file, "no data rows after the header", first + 1)
     dtypes = {c: str for c in header if c in string_columns}
@@ -135,7 +137,8 @@ def read_table(
             continue
         series = frame[col]
         if series.dtype.kind in "fiub":
-            frame[col] = series.astype(np.float64)
+            values = series.astype(np.float64)
+            frame[col] = values.mask(values == MISSING_VALUE)  # -9999 however written (-9999.00000, -9.999e3)
             continue
         _raise_first_bad(series, file, col, data_start)
     return frame, data_start + 1

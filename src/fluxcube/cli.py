@@ -13,7 +13,7 @@ from rich.table import Table
 
 from fluxcube import __version__, config
 
-console = Console(stderr=False)
+console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI output: wide enough for tables
 app = typer.Typer(
     help="fluxcube: land-atmosphere CO2 fluxes from towers, satellites, reanalysis and inversions to "
     "analysis-ready Zarr behind an Intake catalog, and the dual-constraint EC-ATM model.",
@@ -66,10 +66,41 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def _run_fluxnet(source: str, target: str, runner: str = "DirectRunner", force: bool = False):
+    """Run the FLUXNET recipe with progress bars for reading, writing and publishing."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fluxcube.recipes import fluxnet_pipeline
+    from fluxcube.recipes.transforms import progress_events
+
+    labels = {"read": "files read", "write": "sites written", "publish": "stores validated and published"}
+    with Progress(
+        TextColumn("{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        tasks = {k: progress.add_task(v, total=None) for k, v in labels.items()}
+
+        def on_event(event: str, advance: int, total: int | None) -> None:
+            if event in tasks:
+                progress.update(
+                    tasks[event], advance=advance, **({"total": total} if total is not None else {})
+                )
+
+        with progress_events(on_event):
+            summary = fluxnet_pipeline.run(source, target, runner=runner, force=force)
+        progress.update(tasks["write"], total=progress.tasks[tasks["write"]].completed)
+    return summary
+
+
 def _print_summary(summary, target: str) -> None:
     table = Table(title="published stores")
-    for col in ("store", "version", "status", "sites"):
-        table.add_column(col)
+    for col in ("store", "version", "status"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("sites")
     for name, version in summary.published.items():
         table.add_row(name, version, "published", ", ".join(summary.sites.get(name, [])))
     for name, version in summary.up_to_date.items():
@@ -108,11 +139,9 @@ def recipes_run(
     if name not in RECIPES:
         console.print(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
         raise typer.Exit(2)
-    from fluxcube.recipes import fluxnet_pipeline
-
     target = target or config.store_root()
-    with console.status(f"running recipe {name} on Beam ({runner})"):
-        summary = fluxnet_pipeline.run(source, target, runner=runner, force=force)
+    console.print(f"recipe {name} on Apache Beam ({runner}): {source} -> {target}", highlight=False)
+    summary = _run_fluxnet(source, target, runner=runner, force=force)
     _print_summary(summary, target)
     if not summary.ok:
         console.print("nothing was published")
@@ -126,8 +155,9 @@ def catalog_show(target: str = typer.Option(None, help="store root URL")) -> Non
 
     pub = Publisher(target or config.store_root())
     table = Table(title=f"catalog at {pub.root.url}")
-    for col in ("dataset", "version", "dims", "time", "description"):
-        table.add_column(col)
+    for col in ("dataset", "version", "dims", "time"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description")
     for name in pub.names():
         m = pub.current(name) or {}
         md = m.get("metadata", {})
@@ -135,7 +165,7 @@ def catalog_show(target: str = typer.Option(None, help="store root URL")) -> Non
         table.add_row(
             name,
             m.get("version", ""),
-            str(md.get("dims", "")),
+            " ".join(f"{k}:{v}" for k, v in md.get("dims", {}).items()),
             f"{t.get('start', '')[:10]}..{t.get('end', '')[:10]}",
             m.get("description", ""),
         )
@@ -177,7 +207,6 @@ def demo(
 ) -> None:
     """Run the main job end to end on the embedded default (local folder, bundled or simulated data)."""
     _logging(verbose)
-    from fluxcube.recipes import fluxnet_pipeline
     from fluxcube.storage import location
 
     data_dir = (data or config.data_dir()).resolve()
@@ -190,8 +219,8 @@ def demo(
         )
         sites = _simulate_demo_towers(target)
     console.rule(f"fluxcube {__version__}: FLUXNET recipe")
-    with console.status(f"ingesting site files from {sites}"):
-        summary = fluxnet_pipeline.run(str(sites), target)
+    console.print(f"ingesting site files from {sites} into {target}", highlight=False)
+    summary = _run_fluxnet(str(sites), target)
     _print_summary(summary, target)
     if not summary.ok:
         raise typer.Exit(1)

@@ -20,7 +20,14 @@ from pangeo_forge_recipes.patterns import ConcatDim, FilePattern
 from fluxcube.catalog import describe
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import fluxnet, sitecube, sitemeta
-from fluxcube.recipes.transforms import REFUSED, MapOrRefuse, WriteRecords, pipeline_options, read_records
+from fluxcube.recipes.transforms import (
+    REFUSED,
+    MapOrRefuse,
+    WriteRecords,
+    pipeline_options,
+    read_records,
+    report,
+)
 from fluxcube.storage import Location, location
 
 log = logging.getLogger(__name__)
@@ -119,7 +126,10 @@ def build(p: beam.Pipeline, plans: list[StorePlan], meta: sitemeta.SiteMetadata,
         _, url = item
         src = fluxnet.classify(url)
         assert src is not None
-        table = fluxnet.read_file(src, offsets.get(src.site))
+        try:
+            table = fluxnet.read_file(src, offsets.get(src.site))
+        finally:
+            report("read")
         log.info(
             "read %s: %s, %d records, %d variables",
             url.rsplit("/", 1)[-1],
@@ -146,7 +156,9 @@ def build(p: beam.Pipeline, plans: list[StorePlan], meta: sitemeta.SiteMetadata,
     def write(table: fluxnet.SiteTable, schemas: dict[str, sitecube.Schema]) -> dict[str, Any]:
         sp = todo[table.store]
         assert sp.location is not None
-        return sitecube.write_site(sp.location, schemas[table.store], table)
+        checks = sitecube.write_site(sp.location, schemas[table.store], table)
+        report("write")
+        return checks
 
     def name_of(element: Any) -> str:
         if isinstance(element, tuple) and isinstance(element[1], str):
@@ -197,6 +209,9 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
             summary.up_to_date[sp.name] = sp.release.version
     if any(sp.location is not None for sp in plans):
         run_dir = pub.root.child("_runs", f"{RECIPE}-{uuid.uuid4().hex[:12]}").url
+        todo = [sp for sp in plans if sp.location is not None]
+        report("read", 0, total=sum(len(sp.files) for sp in todo))
+        report("publish", 0, total=len(todo))
         with beam.Pipeline(options=pipeline_options(runner)) as p:
             build(p, plans, meta, run_dir)
         checks = read_records(run_dir, "checks")
@@ -216,6 +231,7 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
                 update_catalog=False,
             )
             summary.published[sp.name] = sp.release.version
+            report("publish")
             summary.warnings += [w for c in mine for w in c["warnings"]]
         pub.root.child("_runs", run_dir.rsplit("/", 1)[-1]).remove()
     pub.write_catalog()  # also repairs a catalog left stale by a run killed after its commits

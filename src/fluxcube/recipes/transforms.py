@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import apache_beam as beam
@@ -21,6 +22,31 @@ from fluxcube.storage import location
 log = logging.getLogger(__name__)
 
 REFUSED = "refused"
+
+ProgressCallback = Callable[[str, int, "int | None"], None]
+_progress: ProgressCallback | None = None
+
+
+@contextmanager
+def progress_events(callback: ProgressCallback) -> Iterator[None]:
+    """Route :func:`report` events to ``callback`` while the block runs.
+
+    Works with runners that execute in this process (the DirectRunner's default); elsewhere the
+    events are simply not seen.
+    """
+    global _progress
+    previous, _progress = _progress, callback
+    try:
+        yield
+    finally:
+        _progress = previous
+
+
+def report(event: str, advance: int = 1, total: int | None = None) -> None:
+    """Tell whoever listens (a progress bar) that ``advance`` units of ``event`` work are done
+    (and, when known, how many there are in all)."""
+    if _progress is not None:
+        _progress(event, advance, total)
 
 
 def refusal(file: str, err: Exception, step: str) -> dict[str, str]:
@@ -43,10 +69,10 @@ class MapOrRefuse(beam.DoFn):
         try:
             yield self.fn(element, *args, **kwargs)
         except InputError as err:
-            log.warning("refused: %s", err)
+            log.info("refused: %s", err)
             yield beam.pvalue.TaggedOutput(REFUSED, refusal(err.file, err, self.step))
         except (ValueError, OSError) as err:
-            log.warning("refused %s: %s", self.name_of(element), err)
+            log.info("refused %s: %s", self.name_of(element), err)
             yield beam.pvalue.TaggedOutput(REFUSED, refusal(self.name_of(element), err, self.step))
 
 

@@ -1,0 +1,106 @@
+"""The command line as a user meets it: help, recipes run, catalog, and the demo's last lines."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from fluxcube import config
+from fluxcube.cli import app
+
+runner = CliRunner()
+STAGES = (
+    "recipes",
+    "catalog",
+    "simulate",
+    "sites",
+    "raw",
+    "drivers",
+    "regions",
+    "train",
+    "forward",
+    "evaluate",
+    "realtime",
+    "demo",
+)
+
+
+def test_help_lists_every_stage() -> None:
+    result = runner.invoke(app, ["--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for stage in STAGES:
+        assert re.search(rf"\b{stage}\b", result.output), stage
+
+
+@pytest.fixture
+def small_source(sites_dir: Path, tmp_path: Path) -> Path:
+    """Two FLUXNET2015 files and the metadata tables, copied to a folder of their own."""
+    src = tmp_path / "src"
+    (src / "metadata").mkdir(parents=True)
+    for name in (
+        "FLX_US-Prr_FLUXNET2015_SUBSET_MM_2010-2014_1-4.csv",
+        "FLX_FR-Pue_FLUXNET2015_FULLSET_YY_2007-2014_2-3.csv",
+    ):
+        shutil.copy(sites_dir / "fluxnet2015" / name, src / name)
+    shutil.copy(sites_dir / "metadata" / "siteinfo_fluxnet2015.csv", src / "metadata")
+    shutil.copy(sites_dir / "metadata" / "FLX_AA-Flx_BIF_LATEST.csv", src / "metadata")
+    return src
+
+
+def test_recipes_run_then_rerun_then_catalog(small_source: Path, tmp_path: Path) -> None:
+    target = str(tmp_path / "store")
+    first = runner.invoke(
+        app,
+        ["recipes", "run", "fluxnet", "--source", str(small_source), "--target", target],
+        terminal_width=200,
+    )
+    assert first.exit_code == 0, first.output
+    assert "fluxnet2015_mm" in first.output and "fluxnet2015_yy" in first.output
+    assert first.output.count("published") >= 2
+    second = runner.invoke(
+        app,
+        ["recipes", "run", "fluxnet", "--source", str(small_source), "--target", target],
+        terminal_width=200,
+    )
+    assert second.exit_code == 0, second.output
+    assert second.output.count("up to date") == 2
+    shown = runner.invoke(app, ["catalog", "show", "--target", target], terminal_width=200)
+    assert shown.exit_code == 0 and "fluxnet2015_yy" in shown.output
+    versions = runner.invoke(
+        app, ["catalog", "versions", "fluxnet2015_mm", "--target", target], terminal_width=200
+    )
+    assert versions.exit_code == 0
+    assert len([line for line in versions.output.splitlines() if line.strip()]) == 1
+
+
+def test_unknown_recipe_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["recipes", "run", "nope", "--source", str(tmp_path), "--target", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "unknown recipe" in result.output
+
+
+def test_demo_prints_three_lines_that_open_the_data(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(config.DATA_ENV, str(data_dir))
+    result = runner.invoke(app, ["demo"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    code = "\n".join(lines[-3:])
+    assert code.startswith("import intake")
+    namespace: dict = {}
+    exec(code, namespace)  # the user's three lines, as printed
+    ds = namespace["ds"]
+    assert isinstance(ds, xr.Dataset)
+    assert {"BR-Sa1", "US-Prr", "US-Wi7"} <= set(ds["site"].values.tolist())
+    assert ds["NEE_VUT_REF"].attrs["units"] == "g m-2 d-1"
+    assert (tmp_path / "fluxcube-data" / "reports" / "fluxnet2015_dd_nee.png").stat().st_size > 10_000
+    assert "FLX_CH-Lae" in result.output  # the refused file is listed with its reason

@@ -18,6 +18,7 @@ import apache_beam as beam
 from pangeo_forge_recipes.patterns import ConcatDim, FilePattern
 
 from fluxcube.catalog import describe
+from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import fluxnet, sitecube, sitemeta
 from fluxcube.recipes.transforms import (
@@ -26,6 +27,7 @@ from fluxcube.recipes.transforms import (
     WriteRecords,
     pipeline_options,
     read_records,
+    refusal,
     report,
 )
 from fluxcube.storage import Location, location
@@ -110,40 +112,88 @@ def plan(
     return plans, skipped, meta
 
 
-def _key_by_store_site(t: fluxnet.SiteTable) -> tuple[tuple[str, str], fluxnet.SiteTable]:
-    return (t.store, t.site), t
+@dataclass(frozen=True)
+class SiteFiles:
+    """The files of one site feeding one store: the unit of work (small, cheap to pass around)."""
+
+    store: str
+    site: str
+    files: tuple[str, ...]
+
+
+def site_groups(files: list[str]) -> list[SiteFiles]:
+    """Group files by (store, site) from their names alone."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for f in files:
+        src = fluxnet.classify(f)
+        assert src is not None
+        groups[(src.store, src.site)].append(f)
+    return [SiteFiles(store, site, tuple(sorted(fs))) for (store, site), fs in sorted(groups.items())]
+
+
+class CheckSite(beam.DoFn):
+    """Pass 1: read and check every file of a site, merge them, and keep only what describes them.
+
+    Emits the accepted files with the site's schema and value digests (not the data), so memory
+    holds one site at a time whatever the number of sites; bad files go to the ``refused`` output.
+    """
+
+    def __init__(self, offsets: dict[str, float | None]):
+        self.offsets = offsets
+
+    def process(self, sf):  # no hints: Beam would type-check them
+        tables, good = [], []
+        for url in sf.files:
+            try:
+                tables.append(_read(url, self.offsets))
+                good.append(url)
+            except (InputError, ValueError, OSError) as err:
+                log.info("refused: %s", err)
+                yield beam.pvalue.TaggedOutput(REFUSED, refusal(url, err, "read"))
+            finally:
+                report("read")
+        if not tables:
+            return
+        try:
+            merged = fluxnet.merge_tables(tables)
+        except InputError as err:
+            for url in good:
+                yield beam.pvalue.TaggedOutput(REFUSED, refusal(url, err, "merge"))
+            return
+        yield {
+            "site_files": SiteFiles(sf.store, sf.site, tuple(good)),
+            "schema": sitecube.schema_of(merged),
+            "checks": merged.checks(),
+            "warnings": merged.warnings,
+        }
+
+
+def _read(url: str, offsets: dict[str, float | None]) -> fluxnet.SiteTable:
+    src = fluxnet.classify(url)
+    assert src is not None
+    table = fluxnet.read_file(src, offsets.get(src.site))
+    log.info(
+        "read %s: %s, %d records, %d variables",
+        url.rsplit("/", 1)[-1],
+        table.store,
+        table.time.size,
+        len(table.columns),
+    )
+    return table
 
 
 def build(p: beam.Pipeline, plans: list[StorePlan], meta: sitemeta.SiteMetadata, run_dir: str) -> None:
-    """Add the recipe's transforms to pipeline ``p``."""
+    """Add the recipe's transforms to pipeline ``p``.
+
+    Pass 1 checks each site's files and yields schemas and digests; each store's template is written
+    from the union of its sites' schemas; pass 2 reads each accepted site again and writes its chunks.
+    Elements between steps are file lists and schemas, never data: memory stays bounded by one site.
+    """
     todo = {sp.name: sp for sp in plans if sp.location is not None}
     files = [f for sp in todo.values() for f in sp.files]
     pattern = file_pattern(files)
     offsets = {s: meta.utc_offset(s) for s in meta.values}
     site_meta = {s: meta.get(s) for s in meta.values}
-
-    def read(item: tuple[Any, str]) -> fluxnet.SiteTable:
-        _, url = item
-        src = fluxnet.classify(url)
-        assert src is not None
-        try:
-            table = fluxnet.read_file(src, offsets.get(src.site))
-        finally:
-            report("read")
-        log.info(
-            "read %s: %s, %d records, %d variables",
-            url.rsplit("/", 1)[-1],
-            table.store,
-            table.time.size,
-            len(table.columns),
-        )
-        return table
-
-    def merge(kv: tuple[tuple[str, str], list[fluxnet.SiteTable]]) -> fluxnet.SiteTable:
-        tables = sorted(kv[1], key=lambda t: t.files[0])
-        merged = fluxnet.merge_tables(tables)
-        merged.site_attrs = {**merged.site_attrs, **site_meta.get(merged.site, {})}
-        return merged
 
     def template(kv: tuple[str, list[sitecube.Schema]]) -> tuple[str, sitecube.Schema]:
         store, schemas = kv
@@ -153,43 +203,39 @@ def build(p: beam.Pipeline, plans: list[StorePlan], meta: sitemeta.SiteMetadata,
         sitecube.write_template(sp.location, schema, site_meta, sp.release.provenance())
         return store, schema
 
-    def write(table: fluxnet.SiteTable, schemas: dict[str, sitecube.Schema]) -> dict[str, Any]:
-        sp = todo[table.store]
+    def write(accepted: dict[str, Any], schemas: dict[str, sitecube.Schema]) -> dict[str, Any]:
+        sf: SiteFiles = accepted["site_files"]
+        sp = todo[sf.store]
         assert sp.location is not None
-        checks = sitecube.write_site(sp.location, schemas[table.store], table)
+        table = fluxnet.merge_tables([_read(url, offsets) for url in sf.files])
+        sitecube.write_site(sp.location, schemas[sf.store], table)
         report("write")
-        return checks
+        return {
+            "store": sf.store,
+            "site": sf.site,
+            "files": list(sf.files),
+            "checks": accepted["checks"],
+            "warnings": accepted["warnings"],
+        }
 
-    def name_of(element: Any) -> str:
-        if isinstance(element, tuple) and isinstance(element[1], str):
-            return element[1]
-        if isinstance(element, tuple):
-            return f"{element[0][0]}/{element[0][1]}"
-        return getattr(element, "files", ["?"])[0]
-
-    read_out = (
+    urls = [url for _, url in pattern.items()]
+    checked = (
         p
-        | "files" >> beam.Create(list(pattern.items()))
-        | "read" >> beam.ParDo(MapOrRefuse(read, "read", name_of)).with_outputs(REFUSED, main="ok")
-    )
-    merged_out = (
-        read_out.ok
-        | "key" >> beam.Map(_key_by_store_site)
-        | "group site files" >> beam.GroupByKey()
-        | "merge" >> beam.ParDo(MapOrRefuse(merge, "merge", name_of)).with_outputs(REFUSED, main="ok")
+        | "sites" >> beam.Create(site_groups(urls))
+        | "check" >> beam.ParDo(CheckSite(offsets)).with_outputs(REFUSED, main="ok")
     )
     schemas = (
-        merged_out.ok
-        | "schema" >> beam.Map(lambda t: (t.store, sitecube.schema_of(t)))
+        checked.ok
+        | "schema" >> beam.Map(lambda a: (a["site_files"].store, a["schema"]))
         | "group schemas" >> beam.GroupByKey()
         | "template" >> beam.Map(template)
     )
-    written = merged_out.ok | "write" >> beam.ParDo(
-        MapOrRefuse(write, "write", name_of), schemas=beam.pvalue.AsDict(schemas)
+    written = checked.ok | "write" >> beam.ParDo(
+        MapOrRefuse(write, "write", lambda a: a["site_files"].files[0]), schemas=beam.pvalue.AsDict(schemas)
     ).with_outputs(REFUSED, main="ok")
     _ = written.ok | "checks" >> WriteRecords(run_dir, "checks")
     _ = (
-        (read_out[REFUSED], merged_out[REFUSED], written[REFUSED])
+        (checked[REFUSED], written[REFUSED])
         | "all refused" >> beam.Flatten()
         | "refusals" >> WriteRecords(run_dir, "refused")
     )

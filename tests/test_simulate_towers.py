@@ -1,0 +1,321 @@
+"""The simulated tower network and its FLUXNET2015 files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fluxcube import config
+from fluxcube.simulate.network import (
+    FLUXNET2015_SPREAD,
+    LAT_BANDS,
+    SITEINFO_COLUMNS,
+    generate_sites,
+    load_network,
+)
+from fluxcube.simulate.towers import GC_PER_UMOL_DAY, write_towers
+from fluxcube.simulate.weather import day_length
+
+DATA = config.data_dir()
+DD_COLUMNS = [
+    "TIMESTAMP",
+    "TA_F",
+    "TA_F_QC",
+    "SW_IN_POT",
+    "SW_IN_F",
+    "SW_IN_F_QC",
+    "VPD_F",
+    "VPD_F_QC",
+    "P_F",
+    "P_F_QC",
+    "NEE_VUT_REF",
+    "NEE_VUT_REF_QC",
+    "NEE_VUT_REF_RANDUNC",
+    "RECO_NT_VUT_REF",
+    "GPP_NT_VUT_REF",
+    "RECO_DT_VUT_REF",
+    "GPP_DT_VUT_REF",
+]
+DD_NAME = re.compile(r"FLX_[A-Z]{2}-[A-Za-z0-9]{3}_FLUXNET2015_FULLSET_DD_(\d{4})-(\d{4})_1-4\.csv")
+YEARS = {"start_year": 2012, "end_year": 2012, "site_years": False}
+
+
+def need_data(subpath: str) -> None:
+    """Skip unless the real sample data (``subpath`` in it) is there."""
+    if not (DATA / subpath).exists():
+        pytest.skip(f"real sample data not found at {DATA / subpath}; set FLUXCUBE_DATA")
+
+
+def read_dd(path: Path) -> pd.DataFrame:
+    """A daily file as a real reader would read it."""
+    return pd.read_csv(path, na_values=[-9999])
+
+
+def observed_vs_truth(out: Path) -> pd.DataFrame:
+    """Daily observations of every site next to the truth (site, date, obs columns, NEE, GPP, Reco)."""
+    frames = []
+    for path in sorted((out / "sites/fluxnet2015").glob("*_DD_*.csv")):
+        dd = read_dd(path).assign(site=path.name.split("_")[1])
+        dd["date"] = pd.to_datetime(dd["TIMESTAMP"].astype(str), format="%Y%m%d").dt.strftime("%Y-%m-%d")
+        frames.append(dd)
+    truth = pd.read_csv(out / "truth/towers_truth.csv")
+    return pd.concat(frames).merge(truth, on=["site", "date"], validate="one_to_one")
+
+
+@pytest.fixture(scope="module")
+def network():
+    """Real FLUXNET2015 sites when the sample data is there, else the generated network."""
+    return load_network(DATA)
+
+
+@pytest.fixture(scope="module")
+def subset(network) -> list[str]:
+    """Every tropical EBF site and every fourth other site (keeps the tests fast)."""
+    s = network.sites
+    tropical_ebf = (s["classid"] == "EBF") & (s["lat"].abs() <= 23.5)
+    return sorted(set(s["sitename"][tropical_ebf]) | set(s["sitename"].iloc[::4]))
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory: pytest.TempPathFactory, subset: list[str]) -> Path:
+    out = tmp_path_factory.mktemp("noisy")
+    write_towers(out, sites=subset, data_dir=DATA, **YEARS)
+    return out
+
+
+@pytest.fixture(scope="module")
+def perfect(tmp_path_factory: pytest.TempPathFactory, subset: list[str]) -> Path:
+    out = tmp_path_factory.mktemp("perfect")
+    write_towers(out, sites=subset, data_dir=DATA, noise=False, **YEARS)
+    return out
+
+
+@pytest.fixture(scope="module")
+def noisy_obs(noisy: Path) -> pd.DataFrame:
+    return observed_vs_truth(noisy)
+
+
+@pytest.fixture(scope="module")
+def perfect_obs(perfect: Path) -> pd.DataFrame:
+    return observed_vs_truth(perfect)
+
+
+def pick(network, pft: str, tropical: bool) -> str:
+    """The first site of ``pft`` inside (or outside) the tropics."""
+    s = network.sites
+    inside = s["lat"].abs() <= 23.5
+    return str(s[(s["classid"] == pft) & (inside if tropical else ~inside)]["sitename"].iloc[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# format
+# ---------------------------------------------------------------------------------------------
+
+
+def test_files_have_fluxnet_names_and_columns(noisy: Path) -> None:
+    files = sorted((noisy / "sites/fluxnet2015").glob("*.csv"))
+    assert len(files) == len(pd.read_csv(noisy / "sites/metadata/siteinfo_simulated.csv"))
+    for path in files:
+        match = DD_NAME.fullmatch(path.name)
+        assert match and match.groups() == ("2012", "2012"), path.name
+        text = path.read_text()
+        assert text.splitlines()[0].split(",") == DD_COLUMNS
+        assert not re.search(r"nan|inf", text, re.IGNORECASE), path.name
+    dd = read_dd(files[0])
+    assert len(dd) == 366 and dd["TIMESTAMP"].iloc[0] == 20120101 and dd["TIMESTAMP"].iloc[-1] == 20121231
+    assert all(dtype.kind in "if" for dtype in dd.dtypes)
+
+
+def test_values_are_physical(noisy_obs: pd.DataFrame) -> None:
+    both = noisy_obs
+    for qc in ("TA_F_QC", "SW_IN_F_QC", "VPD_F_QC", "P_F_QC", "NEE_VUT_REF_QC"):
+        assert both[qc].dropna().between(0, 1).all()
+    assert (both["SW_IN_F"] <= both["SW_IN_POT"] + 1e-3).all() and (both["SW_IN_F"] >= 0).all()
+    assert (both["P_F"] >= 0).all() and (both["VPD_F"] >= 0).all()
+    assert both[["TA_F", "SW_IN_F", "VPD_F", "P_F"]].notna().all().all()  # met is gap-filled
+    np.testing.assert_allclose(both["NEE"], both["Reco"] - both["GPP"], atol=2e-6)
+    assert both["NEE_VUT_REF"].abs().max() < 20
+
+
+def test_gaps_only_with_noise(noisy_obs: pd.DataFrame, perfect_obs: pd.DataFrame) -> None:
+    missing = noisy_obs["NEE_VUT_REF"].isna()
+    assert 0.02 < missing.mean() < 0.2
+    assert (missing.groupby(noisy_obs["site"]).sum() > 0).mean() > 0.5
+    assert perfect_obs.drop(columns="NEE_VUT_REF_RANDUNC").notna().all().all()
+    assert perfect_obs["NEE_VUT_REF_RANDUNC"].isna().all()  # no random error: no uncertainty estimate
+
+
+def test_noise_is_unbiased_and_heteroscedastic(noisy: Path, noisy_obs: pd.DataFrame) -> None:
+    meta = json.loads((noisy / "SYNTHETIC.json").read_text())
+    both = noisy_obs
+    both = both[~both["site"].isin(meta["biased_sites"])].dropna(subset=["NEE_VUT_REF"])
+    error = both["NEE_VUT_REF"] - both["NEE"]
+    assert abs(error.mean()) < 0.02
+    unc = both["NEE_VUT_REF_RANDUNC"]
+    assert 0.8 < error[unc.notna()].std() / np.sqrt((unc**2).mean()) < 1.2
+    large = both["NEE"].abs() > both["NEE"].abs().quantile(0.8)
+    assert error[large].std() > 1.3 * error[~large].std()
+
+
+# ---------------------------------------------------------------------------------------------
+# the tropical night-time bias
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bias_only_at_tropical_evergreen_sites(perfect: Path, perfect_obs: pd.DataFrame) -> None:
+    meta = json.loads((perfect / "SYNTHETIC.json").read_text())
+    info = pd.read_csv(perfect / "sites/metadata/siteinfo_simulated.csv").set_index("sitename")
+    tropical_ebf = info[(info["classid"] == "EBF") & (info["lat"].abs() <= 23.5)].index
+    assert set(meta["biased_sites"]) == set(tropical_ebf) and len(tropical_ebf) > 0
+    both = perfect_obs
+    biased = both["site"].isin(tropical_ebf)
+    np.testing.assert_allclose(both.loc[~biased, "NEE_VUT_REF"], both.loc[~biased, "NEE"], atol=1e-5)
+    sub = both[biased]
+    doy = pd.to_datetime(sub["date"]).dt.day_of_year.to_numpy()
+    night = 1 - day_length(info.loc[sub["site"], "lat"].to_numpy(), doy) / 24
+    expected = sub["NEE"] - 0.3 * sub["Reco"] * night  # NEE_obs = NEE - b * Reco * night share
+    np.testing.assert_allclose(sub["NEE_VUT_REF"], expected, atol=1e-5)
+    assert (sub["NEE_VUT_REF"] < sub["NEE"]).all()  # the towers see too strong a sink
+    assert (sub["NEE"] - sub["NEE_VUT_REF"]).mean() > 0.5  # g C m-2 d-1
+    np.testing.assert_allclose(sub["RECO_NT_VUT_REF"], 0.7 * sub["Reco"], atol=1e-5)
+    np.testing.assert_allclose(sub["RECO_DT_VUT_REF"], sub["Reco"], atol=1e-5)
+
+
+@pytest.mark.parametrize("bias", ["off", "by_site"])
+def test_bias_can_be_switched_off_or_set_by_site(tmp_path: Path, network, bias: str) -> None:
+    tropical, temperate = pick(network, "EBF", True), pick(network, "DBF", False)
+    setting = 0.0 if bias == "off" else {temperate: 0.5}
+    write_towers(
+        tmp_path,
+        sites=[tropical, temperate],
+        data_dir=DATA,
+        tropical_night_bias=setting,
+        noise=False,
+        start_year=2012,
+        end_year=2012,
+        site_years=False,
+    )
+    both = observed_vs_truth(tmp_path)
+    shift = (both["NEE_VUT_REF"] - both["NEE"]).groupby(both["site"]).mean()
+    assert shift[tropical] == pytest.approx(0.0, abs=1e-5)
+    assert shift[temperate] == pytest.approx(0.0, abs=1e-5) if bias == "off" else shift[temperate] < -0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# determinism, metadata, network
+# ---------------------------------------------------------------------------------------------
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    def files(seed: int, name: str) -> dict[str, bytes]:
+        out = tmp_path / name
+        write_towers(out, sites=4, seed=seed, data_dir=DATA, start_year=2010, end_year=2010, site_years=False)
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+    first, again, other = files(0, "a"), files(0, "b"), files(1, "c")
+    assert first == again
+    site_files = [k for k in first if k.startswith("sites/fluxnet2015")]
+    assert site_files and all(first[k] != other.get(k) for k in site_files if k in other)
+    assert first["truth/towers_truth.csv"] != other["truth/towers_truth.csv"]
+
+
+def test_siteinfo_and_synthetic_metadata(noisy: Path, network) -> None:
+    info = pd.read_csv(noisy / "sites/metadata/siteinfo_simulated.csv")
+    assert list(info.columns) == [*SITEINFO_COLUMNS, "utc_offset"]
+    if (DATA / "sites/metadata/siteinfo_fluxnet2015.csv").exists():
+        real = pd.read_csv(DATA / "sites/metadata/siteinfo_fluxnet2015.csv", nrows=0)
+        assert list(info.columns) == [*real.columns, "utc_offset"]
+    assert info["whc"].between(100, 450).all()  # the simulated bucket capacity, mm
+    meta = json.loads((noisy / "SYNTHETIC.json").read_text())
+    assert meta["synthetic"] is True and meta["generator"] == "fluxcube.simulate" and meta["seed"] == 0
+    assert meta["network_source"] == network.network_source
+    assert meta["drought"]["year"] == 2012 and meta["tropical_night_bias"] == 0.3
+
+
+def test_generated_network_when_data_is_absent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        net = load_network(tmp_path / "no-data-here")
+    assert net.network_source == "generated" and net.sites.attrs["network_source"] == "generated"
+    assert "generating a tower network" in caplog.text
+    sites = net.sites
+    expected_pft = {pft: sum(c for *_, c in rows) for pft, rows in FLUXNET2015_SPREAD.items()}
+    assert sites["classid"].value_counts().to_dict() == expected_pft
+    band = np.digitize(sites["lat"], [hi for _, hi in LAT_BANDS[:-1]])
+    expected_band = np.zeros(len(LAT_BANDS), int)
+    for rows in FLUXNET2015_SPREAD.values():
+        for b, _, c in rows:
+            expected_band[b] += c
+    np.testing.assert_array_equal(np.bincount(band, minlength=len(LAT_BANDS)), expected_band)
+    assert sites["sitename"].str.fullmatch(r"ZZ-\d{3}").all()
+    assert (sites["year_start"] >= 2001).all() and (sites["year_end"] <= 2017).all()
+    assert len(generate_sites(40)) == 40
+
+
+def test_towers_run_without_data(tmp_path: Path) -> None:
+    write_towers(
+        tmp_path / "out",
+        sites=3,
+        data_dir=tmp_path / "absent",
+        start_year=2012,
+        end_year=2012,
+        site_years=False,
+    )
+    meta = json.loads((tmp_path / "out/SYNTHETIC.json").read_text())
+    assert meta["network_source"] == "generated" and meta["n_sites"] == 3
+    names = [p.name for p in (tmp_path / "out/sites/fluxnet2015").glob("*.csv")]
+    assert len(names) == 3 and all(DD_NAME.fullmatch(n) for n in names)
+
+
+def test_real_network_uses_real_coordinates() -> None:
+    need_data("sites/metadata/siteinfo_fluxnet2015.csv")
+    net = load_network(DATA, site_years=False)
+    real = pd.read_csv(DATA / "sites/metadata/siteinfo_fluxnet2015.csv")
+    assert net.network_source == "fluxnet2015" and len(net.sites) == len(real)
+    pd.testing.assert_frame_equal(
+        net.sites[["sitename", "lon", "lat", "classid"]], real[["sitename", "lon", "lat", "classid"]]
+    )
+    utc = net.sites.set_index("sitename")["utc_offset"]
+    assert utc["DE-Tha"] == 1 and utc["US-Ha1"] == -5 and utc["AU-How"] == 9.5
+
+
+def test_site_years_follow_the_records(tmp_path: Path, network) -> None:
+    one = pick(network, "DBF", False)
+    record = network.sites.set_index("sitename").loc[one]
+    paths = write_towers(tmp_path, sites=[one], data_dir=DATA, start_year=2001, end_year=2017)
+    y0, y1 = map(int, DD_NAME.fullmatch(paths[0].name).groups())
+    assert (y0, y1) == (max(2001, record["year_start"]), min(2017, record["year_end"]))
+    assert len(read_dd(paths[0])) == len(pd.date_range(f"{y0}-01-01", f"{y1}-12-31"))
+    with pytest.raises(ValueError, match="not in the network"):
+        load_network(DATA, sites=["XX-Nop"])
+
+
+def test_halfhourly_files_aggregate_to_the_daily_ones(tmp_path: Path, network) -> None:
+    site = pick(network, "EBF", True)
+    paths = write_towers(
+        tmp_path,
+        sites=[site],
+        data_dir=DATA,
+        halfhourly=True,
+        start_year=2012,
+        end_year=2012,
+        site_years=False,
+    )
+    hh_path = next(p for p in paths if "_FULLSET_HH_" in p.name)
+    assert hh_path.name == f"FLX_{site}_FLUXNET2015_FULLSET_HH_2012-2012_1-4.csv"
+    hh = pd.read_csv(hh_path, na_values=[-9999])
+    assert len(hh) == 366 * 48
+    assert hh["TIMESTAMP_START"].iloc[0] == 201201010000 and hh["TIMESTAMP_END"].iloc[-1] == 201301010000
+    assert set(hh["NEE_VUT_REF_QC"].dropna().unique()) <= {0, 1}
+    dd = read_dd(next(p for p in paths if "_DD_" in p.name))
+    daily = hh.groupby(hh["TIMESTAMP_START"] // 10000).mean()
+    np.testing.assert_allclose(daily["NEE_VUT_REF"] * GC_PER_UMOL_DAY, dd["NEE_VUT_REF"], atol=1e-4)
+    np.testing.assert_allclose(daily["TA_F"], dd["TA_F"], atol=2e-3)
+    np.testing.assert_allclose(daily["SW_IN_POT"], dd["SW_IN_POT"], rtol=0.01)
+    night = hh["SW_IN_POT"] == 0
+    assert hh.loc[night, "GPP_DT_VUT_REF"].mean() > 1.0  # umol m-2 s-1: the night bias leaks into GPP_DT

@@ -104,3 +104,20 @@ def test_demo_prints_three_lines_that_open_the_data(
     assert ds["NEE_VUT_REF"].attrs["units"] == "g m-2 d-1"
     assert (tmp_path / "fluxcube-data" / "reports" / "fluxnet2015_dd_nee.png").stat().st_size > 10_000
     assert "FLX_CH-Lae" in result.output  # the refused file is listed with its reason
+
+
+def test_demo_without_sample_data_runs_on_simulated_towers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(config.DATA_ENV, str(tmp_path / "nowhere"))
+    result = runner.invoke(app, ["demo"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert "sample data is missing" in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    namespace: dict = {}
+    exec("\n".join(lines[-3:]), namespace)
+    ds, cat = namespace["ds"], namespace["cat"]
+    assert ds.sizes["site"] == 20
+    assert ds.attrs["synthetic"] == "true"
+    assert cat["fluxnet2015_dd"].metadata["synthetic"] is True

@@ -303,6 +303,11 @@ _PLUMBER_EXPECTED = {
 }
 
 
+# PLUMBER2 standard names that are wrong: NEE is positive upward (to the atmosphere), not "downward"
+# (no CF name fits, so none); RH is misspelt in the files
+_PLUMBER_STANDARD_NAMES = {"NEE": None, "NEE_uc": None, "RH": "relative_humidity"}
+
+
 def read_plumber_file(src: SourceFile, utc_offset_hours: float | None) -> SiteTable:
     """Read one PLUMBER2 netCDF (Flux or Met half of a pair), float32 values kept as stored."""
     import xarray as xr
@@ -355,7 +360,7 @@ def read_plumber_file(src: SourceFile, utc_offset_hours: float | None) -> SiteTa
                 values = np.where(values == fill, np.nan, values).astype(values.dtype)
         columns[str(name)] = values
         a = {"long_name": str(var.attrs.get("long_name", name)), "units": cf}
-        std = var.attrs.get("standard_name")
+        std = _PLUMBER_STANDARD_NAMES.get(str(name), var.attrs.get("standard_name"))
         if std and std != "NULL":
             a["standard_name"] = str(std)
         if var.attrs.get("Fluxnet_name") not in (None, "NULL"):
@@ -405,7 +410,7 @@ def merge_tables(tables: list[SiteTable]) -> SiteTable:
                 k = int(np.argmax(both & (current != values)))
                 raise InputError(
                     t.files[0],
-                    f"{name} at {pd.Timestamp(t.time[k])} is {values[k]!r} here but {current[k]!r} in "
+                    f"{name} at {pd.Timestamp(t.time[k])} is {values[k]} here but {current[k]} in "
                     f"{origin[name]}: files of one site disagree",
                     column=name,
                 )

@@ -241,10 +241,18 @@ def build(p: beam.Pipeline, plans: list[StorePlan], meta: sitemeta.SiteMetadata,
     )
 
 
+def is_synthetic(source: str) -> bool:
+    """Whether the inputs come from fluxcube's simulator: a ``SYNTHETIC.json`` marker in the source
+    folder or the folder above it (the simulator writes it at the root of its output)."""
+    loc = location(source)
+    parent = loc.url.rstrip("/").rsplit("/", 1)[0]
+    return loc.child("SYNTHETIC.json").exists() or location(parent).child("SYNTHETIC.json").exists()
+
+
 def run(source: str, target: str, runner: str = "DirectRunner", force: bool = False) -> RunSummary:
     """Ingest every FLUXNET-family file under ``source`` into stores published under ``target``."""
     pub = Publisher(target)
-    synthetic = location(source).child("SYNTHETIC.json").exists()
+    synthetic = is_synthetic(source)
     plans, skipped, meta = plan(source, pub, synthetic)
     summary = RunSummary(skipped=skipped)
     if not plans:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,9 @@ import pandas as pd
 from fluxcube.errors import InputError
 
 MISSING_VALUE = -9999.0
+# "round_trip" parses with Python's own float(): correctly rounded, and "-0" keeps its sign. pandas 3
+# deprecates the option (its default is close, but drops the sign of "-0"); keep it while it exists.
+_PRECISE = {"float_precision": "round_trip"}
 MISSING = ("-9999", "-9999.0", "-9999.00", "-9999.000", "-9999.0000", "NA", "NaN", "nan", "")
 
 
@@ -67,7 +72,7 @@ def decode_text(raw: bytes, file: str, encodings: tuple[str, ...] = ("utf-8", "c
 def _first_line_of_minority(text: str, kinds: list[str]) -> int:
     lines = re.split(r"\r\n|\r|\n", text)
     ends = re.findall(r"\r\n|\r|\n", text)
-    majority = max(set(ends), key=ends.count)
+    majority = max(dict.fromkeys(ends), key=ends.count)  # ties: the first kind seen (not set order)
     for i, e in enumerate(ends):
         if e != majority:
             return i + 1
@@ -87,7 +92,7 @@ def read_table(
 
     Returns the frame and the 1-based file line number of its first data row. Each row must have
     exactly as many fields as the header. Columns for which ``skip(name)`` is true are not read.
-    Missing markers (see ``MISSING``) become NaN; numbers are
+    Missing markers (see ``MISSING``) and numbers equal to -9999 become NaN; numbers are
     parsed with correct rounding (``float_precision='round_trip'``), so values equal Python's
     ``float()`` of the text.
     """
@@ -111,37 +116,56 @@ def read_table(
             what = "truncated row" if k < n else "row with extra fields"
             if i == len(lines) - 1 and k < n:
                 what = "truncated file (last row incomplete)"
-            raise InputError(file, f"{what}: {k} fields, expected {n} as in the header", i + 1,
-                             header[k] if k < n else None)  # the first missing column
+            raise InputError(
+                file,
+                f"{what}: {k} fields, expected {n} as in the header",
+                i + 1,
+                header[k] if k < n else None,
+            )  # the first missing column
     if data_start >= len(lines):
         raise InputError(file, "no data rows after the header", first + 1)
-    dtypes = {c: str for c in header if c in string_columns}
     body = "\n".join([lines[first], *lines[data_start:]])
+    kept = [h for h in header if not (skip and skip(h))]
+    as_float = {c: (str if c in string_columns else np.float64) for c in kept}
     try:
-        frame = pd.read_csv(
-            io.StringIO(body),
-            sep=sep,
-            dtype=dtypes or None,
-            na_values=list(MISSING),
-            keep_default_na=False,
-            float_precision="round_trip",
-            quotechar='"',
-            low_memory=False,
-            usecols=(lambda c: not skip(c.strip().strip('"'))) if skip else None,
-        )
+        frame = _parse(
+            body, file, sep, as_float, skip
+        )  # numbers as float64 from the start: "-0" keeps its sign
+    except InputError:
+        raise
+    except ValueError:  # a cell that is not a number: parse again to find and name it
+        frame = _parse(body, file, sep, {c: str for c in string_columns}, skip)
+        frame.columns = kept
+        for col in frame.columns:
+            if col not in string_columns and frame[col].dtype.kind not in "fiub":
+                _raise_first_bad(frame[col], file, col, data_start)
+        raise InputError(file, "cannot parse the table as numbers", data_start + 1) from None
+    frame.columns = kept
+    for col in frame.columns:
+        if col not in string_columns:
+            frame[col] = frame[col].mask(frame[col] == MISSING_VALUE)  # -9999 however written (-9.999e3...)
+    return frame, data_start + 1
+
+
+def _parse(
+    body: str, file: str, sep: str, dtypes: dict[str, Any], skip: Callable[[str], bool] | None
+) -> pd.DataFrame:
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*float_precision.*")
+            return pd.read_csv(
+                io.StringIO(body),
+                sep=sep,
+                dtype=dtypes or None,
+                na_values=list(MISSING),
+                keep_default_na=False,
+                quotechar='"',
+                low_memory=False,
+                usecols=(lambda c: not skip(c.strip().strip('"'))) if skip else None,
+                **_PRECISE,
+            )
     except pd.errors.ParserError as err:
         raise InputError(file, f"cannot parse: {err}") from err
-    frame.columns = [h for h in header if not (skip and skip(h))]
-    for col in frame.columns:
-        if col in string_columns:
-            continue
-        series = frame[col]
-        if series.dtype.kind in "fiub":
-            values = series.astype(np.float64)
-            frame[col] = values.mask(values == MISSING_VALUE)  # -9999 however written (-9999.00000, -9.999e3)
-            continue
-        _raise_first_bad(series, file, col, data_start)
-    return frame, data_start + 1
 
 
 def _raise_first_bad(series: pd.Series, file: str, col: str, data_start: int) -> None:

@@ -76,8 +76,8 @@ def test_store_metadata_and_rerun(mask, data_dir: Path) -> None:
 
 def test_bad_shapefile(tmp_path: Path) -> None:
     (tmp_path / "broken.shp").write_bytes(b"not a shapefile")
-    with pytest.raises(InputError, match=r"broken\.shp"):
-        regions.read_countries(str(tmp_path / "broken.shp"))
+    with pytest.raises(InputError, match=r"broken\.shp: cannot read as a shapefile"):
+        regions.build_isolated(str(tmp_path / "broken.shp"))  # in a fresh process, as run() does
     summary = regions.run(str(tmp_path / "broken.shp"), str(tmp_path / "store"))
     assert summary.refused and "broken.shp" in summary.refused[0]["file"] and not summary.published
     assert Publisher(str(tmp_path / "store")).current(regions.DATASET) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -46,9 +47,27 @@ for _name, (_help, _issue) in _PLANNED.items():
     _note = f" Not built yet (issue #{_issue})." if _issue else " Not built yet."
     app.add_typer(typer.Typer(help=_help + _note), name=_name)
 
-RECIPES = {
-    "fluxnet": "FLUXNET2015/ONEFlux, FluxDataKit, AmeriFlux BASE and PLUMBER2 site files "
-    "-> (site, time) stores"
+RECIPES = {  # name -> (module, what it does)
+    "fluxnet": (
+        "fluxcube.recipes.fluxnet_pipeline",
+        "FLUXNET2015/ONEFlux, FluxDataKit, AmeriFlux BASE and PLUMBER2 site files -> (site, time) stores",
+    ),
+    "era5": (
+        "fluxcube.recipes.era5",
+        "ERA5 hourly GRIB or CDS NetCDF -> daily Tair, Tmin, Tmax, VPD, Rg, P at 0.5 deg",
+    ),
+    "gcb": (
+        "fluxcube.recipes.gcb",
+        "Global Carbon Budget tables (2022, 2023) -> global residual land sink per year",
+    ),
+    "inversions": (
+        "fluxcube.recipes.inversions",
+        "zonal inversion ensembles -> monthly land flux per member",
+    ),
+    "regions": (
+        "fluxcube.recipes.regions",
+        "Natural Earth countries -> approximate RECCAP2 land regions, cell areas",
+    ),
 }
 
 
@@ -66,12 +85,17 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
-def _run_fluxnet(source: str, target: str, runner: str = "DirectRunner", force: bool = False):
-    """Run the FLUXNET recipe with progress bars for reading, writing and publishing."""
+def _run_recipe(
+    name: str, source: str, target: str, runner: str = "DirectRunner", force: bool = False
+) -> Any:
+    """Run a recipe with progress bars for reading, writing and publishing; return its RunSummary."""
+    import importlib
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fluxcube.recipes import fluxnet_pipeline
     from fluxcube.recipes.transforms import progress_events
+
+    module = importlib.import_module(RECIPES[name][0])
 
     labels = {"read": "files read", "write": "sites written", "publish": "stores validated and published"}
     with Progress(
@@ -91,7 +115,7 @@ def _run_fluxnet(source: str, target: str, runner: str = "DirectRunner", force: 
                 )
 
         with progress_events(on_event):
-            summary = fluxnet_pipeline.run(source, target, runner=runner, force=force)
+            summary = module.run(source, target, runner=runner, force=force)
         progress.update(tasks["write"], total=progress.tasks[tasks["write"]].completed)
     return summary
 
@@ -119,7 +143,7 @@ def _print_summary(summary, target: str) -> None:
 @recipes_app.command("list")
 def recipes_list() -> None:
     """List the recipes."""
-    for name, what in RECIPES.items():
+    for name, (_, what) in RECIPES.items():
         console.print(f"[bold]{name}[/bold]: {what}")
 
 
@@ -141,7 +165,7 @@ def recipes_run(
         raise typer.Exit(2)
     target = target or config.store_root()
     console.print(f"recipe {name} on Apache Beam ({runner}): {source} -> {target}", highlight=False)
-    summary = _run_fluxnet(source, target, runner=runner, force=force)
+    summary = _run_recipe(name, source, target, runner=runner, force=force)
     _print_summary(summary, target)
     if not summary.ok:
         console.print("nothing was published")
@@ -262,7 +286,7 @@ def demo(
         sites = _simulate_demo_towers(target)
     console.rule(f"fluxcube {__version__}: FLUXNET recipe")
     console.print(f"ingesting site files from {sites} into {target}", highlight=False)
-    summary = _run_fluxnet(str(sites), target)
+    summary = _run_recipe("fluxnet", str(sites), target)
     _print_summary(summary, target)
     if not summary.ok:
         raise typer.Exit(1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +57,8 @@ def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureR
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv(config.S3_ENDPOINT_ENV, s3_server)
-    bucket = "fluxcube-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
+    slug = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:30].strip("-")
+    bucket = f"fluxcube-{slug}-{uuid.uuid4().hex[:8]}"  # unique: parametrised variants share a name prefix
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     client.create_bucket(Bucket=bucket)
     fsspec.filesystem("s3").clear_instance_cache()

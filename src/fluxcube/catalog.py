@@ -24,7 +24,10 @@ CATALOG_FILE = "catalog.yaml"
 
 
 def _iso(value: Any) -> str:
-    return str(np.datetime_as_string(np.datetime64(value, "s"), unit="s")) + "Z"
+    try:
+        return str(np.datetime_as_string(np.datetime64(value, "s"), unit="s")) + "Z"
+    except (ValueError, TypeError):  # not a date: a numeric time axis, a 360-day calendar date...
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def describe(ds: xr.Dataset) -> dict[str, Any]:

@@ -147,15 +147,38 @@ class Publisher:
     def prepare(self, release: Release, force: bool = False) -> Location | None:
         """Where to write ``release``'s new store, or None when that version is already published.
 
-        A partial store left by a failed or killed run of the same version is deleted first.
+        A partial store left by a failed or killed run of the same version is deleted first. A version
+        committed before (a return to earlier inputs) is not rewritten: the pointer goes back to it.
         """
+        from fluxcube.catalog import write_catalog
+
         if self.is_current(release) and not force:
             log.info("%s: version %s is already published; nothing to do", release.name, release.version)
+            if not self._cataloged(release):  # a run killed between pointer and catalog
+                write_catalog(self)
+            return None
+        manifest = self.manifest_location(release.name, release.version)
+        if manifest.exists() and not force:
+            log.info(
+                "%s: version %s was committed before; publishing it again", release.name, release.version
+            )
+            self.dataset(release.name).child("CURRENT.json").write_text_atomic(manifest.read_text())
+            write_catalog(self)
             return None
         store = self.store_location(release.name, release.version)
         store.remove()
-        self.manifest_location(release.name, release.version).remove()
+        manifest.remove()
         return store
+
+    def _cataloged(self, release: Release) -> bool:
+        """Whether the catalog lists ``release``'s version as the published one of its dataset."""
+        import yaml
+
+        cat = self.root.child("catalog.yaml")
+        if not cat.exists():
+            return False
+        entry = (yaml.safe_load(cat.read_text()).get("entries") or {}).get(release.name) or {}
+        return (entry.get("metadata") or {}).get("version") == release.version
 
     def commit(
         self,

@@ -86,5 +86,7 @@ def location(url: str) -> Location:
     if "://" not in url or url.startswith("file://"):
         path = os.path.abspath(os.path.expanduser(url.removeprefix("file://")))
         return Location(path, fsspec.filesystem("file"), path)
-    fs, path = fsspec.core.url_to_fs(url, **storage_options(url))
+    # no listing cache: other processes (recipes, the realtime service) write to the same storage, and
+    # a cached listing hides their stores, versions and pointers from a long-lived process
+    fs, path = fsspec.core.url_to_fs(url, use_listings_cache=False, **storage_options(url))
     return Location(url.rstrip("/"), fs, path.rstrip("/"))

@@ -302,13 +302,18 @@ def region_areas(ds: xr.Dataset, area: str = "cell_area") -> dict[str, float]:
     }
 
 
-def _read_and_rasterize(shp: str) -> tuple[dict[str, Any], list[str]]:
+def _read_and_rasterize(shp: str) -> tuple[dict[str, Any] | None, list[str], tuple[str, ...] | None]:
+    """Child-process side of :func:`build_isolated`: returns plain data only (an error as strings), so
+    that unpickling the result never imports GDAL or PROJ into the parent."""
     import pyogrio  # noqa: F401  GDAL and PROJ first, before anything can load ecCodes
     import pyproj  # noqa: F401
     import rasterio.features  # noqa: F401
 
-    countries = read_countries(shp)
-    return rasterize(countries).to_dict(data="array"), countries.warnings
+    try:
+        countries = read_countries(shp)
+        return rasterize(countries).to_dict(data="array"), countries.warnings, None
+    except InputError as err:
+        return None, [], (err.file, err.message)
 
 
 def build_isolated(shp: str) -> tuple[xr.Dataset, list[str]]:
@@ -323,7 +328,10 @@ def build_isolated(shp: str) -> tuple[xr.Dataset, list[str]]:
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        data, warnings = pool.submit(_read_and_rasterize, shp).result()
+        data, warnings, error = pool.submit(_read_and_rasterize, shp).result()
+    if error is not None:
+        raise InputError(*error)
+    assert data is not None
     return xr.Dataset.from_dict(data), warnings
 
 

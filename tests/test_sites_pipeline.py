@@ -24,7 +24,7 @@ def test_detha_all_steps(detha) -> None:
     assert set(hh.attrs["steps"].values()) == {"ok"}
     assert np.isfinite(hh["NEE_f"]).all() and set(np.unique(hh["NEE_fqc"])) <= {0, 1, 2, 3}
     assert (hh.loc[hh["NEE_fqc"] == 0, "NEE_f"] == hh.loc[hh["NEE_fqc"] == 0, "NEE"]).all()
-    assert hh.attrs["units"]["NEE_f"] == "umol m-2 s-1" and daily.attrs["units"]["NEE"] == "g C m-2 d-1"
+    assert hh.attrs["units"]["NEE_f"] == "umol m-2 s-1" and daily.attrs["units"]["NEE"] == "g m-2 d-1"
     assert len(daily) == 365 and daily["NEE"].notna().all()
     assert (daily["NEE_unc"] > 0).all() and daily["NEE_frac_filled"].between(0, 1).all()
     assert 0.3 < hh.attrs["ustar"]["threshold"][0] < 0.45

@@ -33,8 +33,12 @@ simulate_app = typer.Typer(
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(simulate_app, name="simulate")
+sites_app = typer.Typer(
+    help="3. Site processing: QC, u* filtering, gap filling, partitioning, uncertainty, daily targets.",
+    no_args_is_help=True,
+)
+app.add_typer(sites_app, name="sites")
 _PLANNED = {
-    "sites": ("3. Site processing: QC, u* filtering, gap filling, partitioning, uncertainty.", 5),
     "raw": ("4. High-frequency (10-20 Hz) eddy-covariance processing to 30-min fluxes.", None),
     "drivers": ("5. Driver variables (FLUXCOM RS+METEO) at tower pixels and on the 0.5 deg grid.", 6),
     "regions": ("6. Regional inversion integrals and Lasso bridge models.", 6),
@@ -81,7 +85,7 @@ def _logging(verbose: bool) -> None:
         handlers=[handler],
         force=True,
     )
-    for noisy in ("apache_beam", "absl", "botocore", "s3fs", "fsspec", "urllib3"):
+    for noisy in ("apache_beam", "absl", "botocore", "s3fs", "fsspec", "urllib3", "distributed", "aiohttp"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
@@ -257,6 +261,46 @@ def simulate_towers(
         )
     console.print(f"wrote {len(files)} files under {out}", highlight=False)
     console.print(f"ingest them with: fluxcube recipes run fluxnet --source {out}/sites", highlight=False)
+
+
+@sites_app.command("process")
+def sites_process(
+    source: list[Path] = typer.Argument(
+        ..., help="half-hourly files or folders (FLUXNET HH, REddyProc, openeddy)"
+    ),
+    target: str = typer.Option(None, help="store root URL"),
+    site: str = typer.Option(None, help="site id (default: from the file name)"),
+    lat: float = typer.Option(None, help="latitude, degrees north (default: metadata tables)"),
+    lon: float = typer.Option(None, help="longitude, degrees east (default: metadata tables)"),
+    utc_offset: float = typer.Option(None, help="hours east of UTC of the files' clock (default: metadata)"),
+    metadata: list[Path] = typer.Option(None, help="folders with FLUXNET metadata tables"),
+    workers: int = typer.Option(None, help="Dask workers (default: one per core)"),
+    force: bool = typer.Option(False, help="rewrite even when this version is already published"),
+) -> None:
+    """Process half-hourly tower files on the Dask cluster; publish sites_processed_hh and _dd."""
+    from rich.progress import Progress
+
+    from fluxcube.sites.run import run as run_sites
+    from fluxcube.sites.run import site_inputs
+
+    _logging(False)
+    files = sorted(str(f) for p in source for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+    meta_dirs = [str(m) for m in (metadata or [])] or [str(config.data_dir() / "sites")]
+    inputs, problems = site_inputs(files, meta_dirs, site, lat, lon, utc_offset)
+    target = target or config.store_root()
+    with Progress(console=console) as progress:
+        task = progress.add_task("sites processed", total=len(inputs))
+        summary = run_sites(
+            inputs, target, n_workers=workers, force=force, progress=lambda: progress.advance(task)
+        )
+    summary.skipped += problems
+    _print_summary(summary, target)
+    for sid, steps in summary.steps.items():
+        failed = {k: v for k, v in steps.items() if v != "ok"}
+        if failed:
+            console.print(f"{sid}: steps that could not run: {failed}", highlight=False)
+    if not summary.ok:
+        raise typer.Exit(1)
 
 
 def _open_hint(catalog_url: str, name: str) -> str:

@@ -80,7 +80,11 @@ def fit_batch(
         done = better & ((rss[rows] - t_rss <= rtol * rss[rows]) | moved.all(axis=1))
         ok_rows = rows[better]
         p[ok_rows], pred[ok_rows], jac[ok_rows], rss[ok_rows] = (
-            trial[better], t_pred[better], t_jac[better], t_rss[better])
+            trial[better],
+            t_pred[better],
+            t_jac[better],
+            t_rss[better],
+        )
         lam[rows] = np.where(better, lam[rows] / 3.0, lam[rows] * 4.0)
         active[rows[done | (lam[rows] > 1e12)]] = False
     a = np.einsum("bmp,bmq->bpq", jac * weight[..., None], jac)

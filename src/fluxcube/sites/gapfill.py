@@ -147,14 +147,22 @@ def _quality(days: int, n_drivers: int) -> tuple[int, int, int]:
         return (1 if win <= 1 else 2 if win <= 5 else 3), METHOD_MDC, win
     win = 2 * days
     limit_b = 56 if n_drivers == 3 else 28
-    return (1 if win <= 14 else 2 if win <= limit_b else 3), (
-        METHOD_LUT3 if n_drivers == 3 else METHOD_LUT1
-    ), win
+    return (
+        (1 if win <= 14 else 2 if win <= limit_b else 3),
+        (METHOD_LUT3 if n_drivers == 3 else METHOD_LUT1),
+        win,
+    )
 
 
 def _store(
-    out: GapFillResult, todo: np.ndarray, idx: np.ndarray, mean: np.ndarray, sd: np.ndarray,
-    count: np.ndarray, days: int, n_drivers: int,
+    out: GapFillResult,
+    todo: np.ndarray,
+    idx: np.ndarray,
+    mean: np.ndarray,
+    sd: np.ndarray,
+    count: np.ndarray,
+    days: int,
+    n_drivers: int,
 ) -> None:
     ok = count >= 2
     if not ok.any():
@@ -187,8 +195,13 @@ class _Context:
     """Arrays shared by the steps of one gap filling run."""
 
     def __init__(
-        self, y: np.ndarray, valid: np.ndarray, rpd: int, drivers: list[np.ndarray | None],
-        tolerances: tuple[float, float, float], rg_min: float,
+        self,
+        y: np.ndarray,
+        valid: np.ndarray,
+        rpd: int,
+        drivers: list[np.ndarray | None],
+        tolerances: tuple[float, float, float],
+        rg_min: float,
     ):
         self.y0 = np.where(valid, y, 0.0)
         self.valid = valid
@@ -256,8 +269,10 @@ class _Context:
             pad = np.full(self._pad, np.nan)
             rg_pad = np.concatenate((pad, np.where(candidate, rg, np.nan), pad))
             rg_tol = np.maximum(np.minimum(self.tolerances[0], np.nan_to_num(rg, nan=np.inf)), self.rg_min)
-            others = [(np.where(candidate, d, np.nan), d, t)
-                      for d, t in zip(drivers[1:], self.tolerances[1:n_drivers], strict=True)]
+            others = [
+                (np.where(candidate, d, np.nan), d, t)
+                for d, t in zip(drivers[1:], self.tolerances[1:n_drivers], strict=True)
+            ]
             self._lut_cache[n_drivers] = (rg_pad, rg, rg_tol, others)
             self._rg_pad32[n_drivers] = rg_pad.astype(np.float32)
             self._rg32 = rg.astype(np.float32)
@@ -284,7 +299,7 @@ class _Context:
         grid = np.zeros((ndays + 2 * days + 1, self.rpd))
         grid[days + 1 : days + 1 + ndays].reshape(-1)[:n] = a
         c = np.cumsum(grid, axis=0)
-        s = c[2 * days + 1 :] - c[: ndays]
+        s = c[2 * days + 1 :] - c[:ndays]
         return s.reshape(-1)[:n]
 
 

@@ -26,11 +26,19 @@ def potential_radiation(
     hour = (mid.hour + mid.minute / 60.0 + mid.second / 3600.0).to_numpy(dtype=float)
     g = 2.0 * np.pi * (doy - 1.0 + (hour - 12.0) / 24.0) / 365.0
     decl = (
-        0.006918 - 0.399912 * np.cos(g) + 0.070257 * np.sin(g) - 0.006758 * np.cos(2 * g)
-        + 0.000907 * np.sin(2 * g) - 0.002697 * np.cos(3 * g) + 0.00148 * np.sin(3 * g)
+        0.006918
+        - 0.399912 * np.cos(g)
+        + 0.070257 * np.sin(g)
+        - 0.006758 * np.cos(2 * g)
+        + 0.000907 * np.sin(2 * g)
+        - 0.002697 * np.cos(3 * g)
+        + 0.00148 * np.sin(3 * g)
     )
     eot_min = 229.18 * (
-        0.000075 + 0.001868 * np.cos(g) - 0.032077 * np.sin(g) - 0.014615 * np.cos(2 * g)
+        0.000075
+        + 0.001868 * np.cos(g)
+        - 0.032077 * np.sin(g)
+        - 0.014615 * np.cos(2 * g)
         - 0.040849 * np.sin(2 * g)
     )
     solar_hour = hour + lon / 15.0 + eot_min / 60.0

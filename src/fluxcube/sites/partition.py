@@ -166,8 +166,9 @@ def nighttime_partition(
     groups = window_groups(day, sel, first, 15)
     ok_data = np.array([g.size > 6 and np.ptp(temp_f[g]) >= min_temp_range for g in groups], bool)
     fit_groups = [g for g, ok in zip(groups, ok_data, strict=True) if ok]
-    windows = pd.DataFrame({"start": time[0].normalize() + pd.to_timedelta(first, unit="D"),
-                            "n": [g.size for g in groups]})
+    windows = pd.DataFrame(
+        {"start": time[0].normalize() + pd.to_timedelta(first, unit="D"), "n": [g.size for g in groups]}
+    )
     windows["e0"] = np.nan
     windows["e0_se"] = np.nan
     if fit_groups:
@@ -199,8 +200,11 @@ def _e0_per_year(time: pd.DatetimeIndex, windows: pd.DataFrame) -> tuple[np.ndar
         per_year[int(year)] = float(best.e0.mean())
     fallback = float(np.mean(list(per_year.values())))
     years = time.year.to_numpy()
-    notes = [f"year {y}: no valid short-term E0, using the mean of other years ({fallback:.1f} K)"
-             for y in np.unique(years) if int(y) not in per_year]
+    notes = [
+        f"year {y}: no valid short-term E0, using the mean of other years ({fallback:.1f} K)"
+        for y in np.unique(years)
+        if int(y) not in per_year
+    ]
     e0 = np.array([per_year.get(int(y), fallback) for y in years])
     return e0, notes
 
@@ -284,8 +288,10 @@ def daytime_partition(
     starts = np.arange(0, max(n_days - 2, 1), 2)  # 4-day windows [s, s+4), centre s+2
     if e0 is not None:
         e0_win = np.full(starts.size, float(e0))
-        rref_night = np.full(starts.size, max(float(np.mean(nee[night]) / np.mean(
-            lloyd_taylor(temp_f[night], 1.0, float(e0)))), 0.1))
+        rref_night = np.full(
+            starts.size,
+            max(float(np.mean(nee[night]) / np.mean(lloyd_taylor(temp_f[night], 1.0, float(e0)))), 0.1),
+        )
         e0 = e0_win
     else:
         e0, rref_night = _night_sensitivity(day, night, temp_f, nee, starts)
@@ -299,8 +305,9 @@ def daytime_partition(
     todo = np.ones(starts.size, bool)
     for first_offset, n_win in ((0, 4), (-2, 8)):
         groups = window_groups(day, daysel, starts[todo] + first_offset, n_win)
-        p, good = _fit_lrc(groups, nee, rg_f, vpd_f, temp_f, weight_all, e0[todo], rref_night[todo],
-                           min_records)
+        p, good = _fit_lrc(
+            groups, nee, rg_f, vpd_f, temp_f, weight_all, e0[todo], rref_night[todo], min_records
+        )
         where = np.flatnonzero(todo)[good]
         params[where] = p[good]
         width[where] = n_win
@@ -309,11 +316,17 @@ def daytime_partition(
     fitted = width > 0
     if not fitted.any():
         raise StepError("day-time partitioning", "no window gave a valid light-response fit")
-    table = pd.DataFrame({
-        "start": time[0].normalize() + pd.to_timedelta(starts, unit="D"),
-        "window_days": width, "alpha": params[:, 0], "beta0": params[:, 1], "k": params[:, 2],
-        "rb": params[:, 3], "e0": e0,
-    })
+    table = pd.DataFrame(
+        {
+            "start": time[0].normalize() + pd.to_timedelta(starts, unit="D"),
+            "window_days": width,
+            "alpha": params[:, 0],
+            "beta0": params[:, 1],
+            "k": params[:, 2],
+            "rb": params[:, 3],
+            "e0": e0,
+        }
+    )
     reco, gpp = _interpolated_fluxes(anchor[fitted], params[fitted], e0[fitted], temp_f, vpd_f, rg_f)
     notes = [] if todo.sum() == 0 else [f"{int(todo.sum())} of {starts.size} windows without a fit"]
     return DayResult(reco, gpp, table, notes)
@@ -345,34 +358,50 @@ def _fill_forward_back(a: np.ndarray) -> np.ndarray:
 
 
 def _fit_lrc(
-    groups: list[np.ndarray], nee: np.ndarray, rg: np.ndarray, vpd: np.ndarray, temp: np.ndarray,
-    weight_all: np.ndarray, e0: np.ndarray, rref: np.ndarray, min_records: int,
+    groups: list[np.ndarray],
+    nee: np.ndarray,
+    rg: np.ndarray,
+    vpd: np.ndarray,
+    temp: np.ndarray,
+    weight_all: np.ndarray,
+    e0: np.ndarray,
+    rref: np.ndarray,
+    min_records: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Light-response parameters (alpha, beta0, k, rb) per group and whether each fit is valid."""
     if not groups:
         return np.zeros((0, 4)), np.zeros(0, bool)
     weight, y, r, v, t, w = pad_rows(groups, nee, rg, vpd, temp, weight_all)
     weight *= w
-    beta_start = np.array([abs(np.percentile(nee[g], 97) - np.percentile(nee[g], 3)) if g.size else 1.0
-                           for g in groups])
+    beta_start = np.array(
+        [abs(np.percentile(nee[g], 97) - np.percentile(nee[g], 3)) if g.size else 1.0 for g in groups]
+    )
     beta_start = np.clip(beta_start, 1.0, 200.0)
     n_groups = len(groups)
-    p0 = np.column_stack((np.full(n_groups, 0.1), beta_start, np.full(n_groups, 0.05),
-                          np.clip(rref, 0.1, None)))
+    p0 = np.column_stack(
+        (np.full(n_groups, 0.1), beta_start, np.full(n_groups, 0.05), np.clip(rref, 0.1, None))
+    )
     fit = fit_batch(_lrc_model(r, v, t, e0), p0, y, weight, LRC_LOWER, LRC_UPPER, rtol=1e-7)
     p = fit.params
     counts = np.array([g.size for g in groups])
     good = (
-        fit.ok & (counts >= min_records) & np.isfinite(e0)
+        fit.ok
+        & (counts >= min_records)
+        & np.isfinite(e0)
         & (p[:, 0] > 1e-6)  # alpha: a fit that wants alpha < 0 is rejected (Lasslop et al. 2010)
-        & (p[:, 1] < 0.99 * LRC_UPPER[1]) & (p[:, 1] <= 4.0 * beta_start)  # beta0 < 250, REddyProc's 4x
+        & (p[:, 1] < 0.99 * LRC_UPPER[1])
+        & (p[:, 1] <= 4.0 * beta_start)  # beta0 < 250, REddyProc's 4x
         & (p[:, 3] > 1e-6)  # rb: rejected when the fit wants negative respiration
     )
     return p, good
 
 
 def _interpolated_fluxes(
-    anchor: np.ndarray, params: np.ndarray, e0: np.ndarray, temp: np.ndarray, vpd: np.ndarray,
+    anchor: np.ndarray,
+    params: np.ndarray,
+    e0: np.ndarray,
+    temp: np.ndarray,
+    vpd: np.ndarray,
     rg: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(anchor, kind="stable")

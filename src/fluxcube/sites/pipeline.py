@@ -35,8 +35,17 @@ DESPIKE_NIGHT_RG = 20.0  # W m-2: day/night split for despiking (Papale et al. 2
 FILLED_VARIABLES = ("NEE", "LE", "H")
 MET_VARIABLES = ("Rg", "Tair", "VPD", "Tsoil")
 UNITS = {
-    "NEE": "umol m-2 s-1", "GPP": "umol m-2 s-1", "Reco": "umol m-2 s-1", "LE": "W m-2", "H": "W m-2",
-    "Rg": "W m-2", "Rpot": "W m-2", "Tair": "degC", "Tsoil": "degC", "VPD": "hPa", "rH": "%",
+    "NEE": "umol m-2 s-1",
+    "GPP": "umol m-2 s-1",
+    "Reco": "umol m-2 s-1",
+    "LE": "W m-2",
+    "H": "W m-2",
+    "Rg": "W m-2",
+    "Rpot": "W m-2",
+    "Tair": "degC",
+    "Tsoil": "degC",
+    "VPD": "hPa",
+    "rH": "%",
     "Ustar": "m s-1",
 }
 
@@ -116,8 +125,11 @@ def _quality_control(hh: pd.DataFrame, time: pd.DatetimeIndex, despike_z: float 
     if "NEE" not in hh:
         raise StepError("qc", "no NEE column")
     if despike_z is not None:
-        is_day = np.nan_to_num(hh["Rg"].to_numpy(float), nan=0.0) >= DESPIKE_NIGHT_RG if "Rg" in hh else (
-            hh["Rpot"].to_numpy() > 0)
+        is_day = (
+            np.nan_to_num(hh["Rg"].to_numpy(float), nan=0.0) >= DESPIKE_NIGHT_RG
+            if "Rg" in hh
+            else (hh["Rpot"].to_numpy() > 0)
+        )
         spikes = qc.despike(hh["NEE"].to_numpy(), is_day, day_number(time), z=despike_z)
         hh["NEE_spike"] = spikes
         hh.loc[spikes, "NEE"] = np.nan
@@ -125,15 +137,20 @@ def _quality_control(hh: pd.DataFrame, time: pd.DatetimeIndex, despike_z: float 
 
 
 def _ustar(
-    hh: pd.DataFrame, time: pd.DatetimeIndex, night: np.ndarray, column: str, n_boot: int,
+    hh: pd.DataFrame,
+    time: pd.DatetimeIndex,
+    night: np.ndarray,
+    column: str,
+    n_boot: int,
     info: dict[str, Any],
 ) -> None:
     hh["NEE_ustar_flag"] = np.zeros(len(hh), np.int8)
     missing = [c for c in ("NEE", "Ustar", "Tair") if c not in hh]
     if missing:
         raise StepError("ustar", f"no {', '.join(missing)} column: NEE not u*-filtered")
-    res = ustar_threshold(time, hh["NEE"].to_numpy(), hh["Ustar"].to_numpy(), hh["Tair"].to_numpy(), night,
-                          n_boot=n_boot)
+    res = ustar_threshold(
+        time, hh["NEE"].to_numpy(), hh["Ustar"].to_numpy(), hh["Tair"].to_numpy(), night, n_boot=n_boot
+    )
     info["ustar"] = res.annual.reset_index().to_dict(orient="list")
     info["ustar_notes"] = res.notes  # years without a threshold are not filtered
     threshold = res.per_record(time, column)
@@ -192,16 +209,27 @@ def _daytime(hh: pd.DataFrame, time: pd.DatetimeIndex, temperature: str) -> None
     for c in ("Rg_f", "VPD_f"):
         if c not in hh:
             raise StepError("day-time partitioning", f"no {c[:-2]}: the light response needs it")
-    res = daytime_partition(time, hh["NEE_f"].to_numpy(), use, temp, hh["VPD_f"].to_numpy(),
-                            hh["Rg_f"].to_numpy(), hh["Rpot"].to_numpy())
+    res = daytime_partition(
+        time,
+        hh["NEE_f"].to_numpy(),
+        use,
+        temp,
+        hh["VPD_f"].to_numpy(),
+        hh["Rg_f"].to_numpy(),
+        hh["Rpot"].to_numpy(),
+    )
     hh["Reco_DT"], hh["GPP_DT"] = res.reco, res.gpp
 
 
 def _daily(hh: pd.DataFrame, time: pd.DatetimeIndex) -> pd.DataFrame:
     if "NEE_f" not in hh:
         raise StepError("daily", "no gap-filled NEE")
-    nee = daily_sums(time, hh["NEE_f"].to_numpy(), hh["NEE_unc"].to_numpy() if "NEE_unc" in hh else None,
-                     hh["NEE_fqc"].to_numpy() != QC_MEASURED)
+    nee = daily_sums(
+        time,
+        hh["NEE_f"].to_numpy(),
+        hh["NEE_unc"].to_numpy() if "NEE_unc" in hh else None,
+        hh["NEE_fqc"].to_numpy() != QC_MEASURED,
+    )
     out = nee.rename(columns={"value": "NEE", "sigma": "NEE_unc", "frac_filled": "NEE_frac_filled"})
     for c in ("GPP_NT", "Reco_NT", "GPP_DT", "Reco_DT"):
         if c in hh:
@@ -231,5 +259,7 @@ def _units(columns: pd.Index) -> dict[str, str]:
 
 def _daily_units(columns: pd.Index) -> dict[str, str]:
     carbon = {"NEE", "NEE_unc", "GPP_NT", "Reco_NT", "GPP_DT", "Reco_DT"}
-    return {c: "g C m-2 d-1" if c in carbon else ("1" if c.endswith("frac_filled") else UNITS.get(c, ""))
-            for c in columns}
+    return {
+        c: "g m-2 d-1" if c in carbon else ("1" if c.endswith("frac_filled") else UNITS.get(c, ""))
+        for c in columns
+    }

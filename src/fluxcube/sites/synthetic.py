@@ -48,12 +48,19 @@ def synthetic_site(
     rpot = potential_radiation(time, lat, lon, utc_offset)
     cloud = np.repeat(rng.uniform(0.35, 0.8, days), 48)
     rg = rpot * cloud
-    tair = 8.0 + 10.0 * season + 4.0 * np.sin(2 * np.pi * (hour - 9.0) / 24.0) + np.repeat(
-        rng.normal(0, 2.0, days), 48)
+    tair = (
+        8.0
+        + 10.0 * season
+        + 4.0 * np.sin(2 * np.pi * (hour - 9.0) / 24.0)
+        + np.repeat(rng.normal(0, 2.0, days), 48)
+    )
     rh = np.clip(75.0 - 20.0 * np.sin(2 * np.pi * (hour - 9.0) / 24.0) - 5 * season, 20, 100)
     vpd = vpd_from_rh(tair, rh)
-    ustar = np.clip(0.25 + 0.2 * np.sin(2 * np.pi * (hour - 9.0) / 24.0) + rng.gamma(2.0, 0.06, time.size)
-                    - 0.1, 0.01, None)
+    ustar = np.clip(
+        0.25 + 0.2 * np.sin(2 * np.pi * (hour - 9.0) / 24.0) + rng.gamma(2.0, 0.06, time.size) - 0.1,
+        0.01,
+        None,
+    )
     rref_t = rref * (1.0 + 0.3 * season)
     reco = lloyd_taylor(tair, rref_t, e0)
     gpp = light_response(rg, vpd, alpha, beta0 * (0.6 + 0.4 * season), k)
@@ -62,14 +69,31 @@ def synthetic_site(
         low = (rpot <= 0) & (ustar < ustar_threshold)
         nee[low] *= ustar[low] / ustar_threshold
     frame = pd.DataFrame(
-        {"NEE": nee, "Reco_true": reco, "GPP_true": gpp, "Rg": rg, "Tair": tair, "VPD": vpd, "rH": rh,
-         "Ustar": ustar},
+        {
+            "NEE": nee,
+            "Reco_true": reco,
+            "GPP_true": gpp,
+            "Rg": rg,
+            "Tair": tair,
+            "VPD": vpd,
+            "rH": rh,
+            "Ustar": ustar,
+        },
         index=time,
     )
     frame.attrs.update(
         synthetic=True,
-        truth={"e0": e0, "rref": rref, "alpha": alpha, "beta0": beta0, "k": k, "noise": noise,
-               "ustar_threshold": ustar_threshold},
-        lat=lat, lon=lon, utc_offset=utc_offset,
+        truth={
+            "e0": e0,
+            "rref": rref,
+            "alpha": alpha,
+            "beta0": beta0,
+            "k": k,
+            "noise": noise,
+            "ustar_threshold": ustar_threshold,
+        },
+        lat=lat,
+        lon=lon,
+        utc_offset=utc_offset,
     )
     return frame

@@ -210,8 +210,10 @@ def _check_regular(t: pd.DatetimeIndex, file: str, first_line: int, column: str)
         if bad.any():
             i = int(np.argmax(bad)) + 1
             raise InputError(
-                file, f"timestamp {t[i]} {what} (after {t[i - 1]}): expected increasing times",
-                first_line + i, column,
+                file,
+                f"timestamp {t[i]} {what} (after {t[i - 1]}): expected increasing times",
+                first_line + i,
+                column,
             )
 
 

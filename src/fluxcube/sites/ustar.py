@@ -88,8 +88,9 @@ def ustar_threshold(
                 season_rows.append((int(year), SEASON_NAMES[s], np.nan, idx.size))
                 continue
             draws = np.vstack((np.arange(idx.size), rng.integers(0, idx.size, (n_boot, idx.size))))
-            thr = _season_threshold(idx[draws], nee, ustar, tair, n_temp, n_ustar, plateau, max_corr,
-                                    forward, consecutive)
+            thr = _season_threshold(
+                idx[draws], nee, ustar, tair, n_temp, n_ustar, plateau, max_corr, forward, consecutive
+            )
             per_season.append(thr)
             season_rows.append((int(year), SEASON_NAMES[s], thr[0], idx.size))
         stack = np.vstack(per_season)
@@ -111,8 +112,15 @@ def ustar_threshold(
 
 
 def _season_threshold(
-    rows: np.ndarray, nee: np.ndarray, ustar: np.ndarray, tair: np.ndarray,
-    n_temp: int, n_ustar: int, plateau: float, max_corr: float, forward: int | None = None,
+    rows: np.ndarray,
+    nee: np.ndarray,
+    ustar: np.ndarray,
+    tair: np.ndarray,
+    n_temp: int,
+    n_ustar: int,
+    plateau: float,
+    max_corr: float,
+    forward: int | None = None,
     consecutive: int = 1,
 ) -> np.ndarray:
     """Season threshold for each sample row of record indices ``rows`` (S, n) -> (S,)."""

@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from fluxcube import solar
+
 SOLAR_CONSTANT = 1376.0  # W m-2: the value behind FLUXNET2015's SW_IN_POT (the modern one is 1361)
 NODE_SPACING_DEG = 7.5  # coarse anomaly grid: synoptic scale (~800 km)
 STATIC_SPACING_DEG = 15.0  # coarse grid of the time-constant climate offsets
@@ -56,16 +58,7 @@ def _day_angle(doy: np.ndarray) -> np.ndarray:
 
 def solar_declination(doy: np.ndarray) -> np.ndarray:
     """Solar declination (radians) for day of year ``doy`` (1..366), Spencer (1971) Fourier series."""
-    g = _day_angle(doy)
-    return (
-        0.006918
-        - 0.399912 * np.cos(g)
-        + 0.070257 * np.sin(g)
-        - 0.006758 * np.cos(2 * g)
-        + 0.000907 * np.sin(2 * g)
-        - 0.002697 * np.cos(3 * g)
-        + 0.00148 * np.sin(3 * g)
-    )
+    return solar.declination(_day_angle(doy))
 
 
 def earth_sun_distance_factor(doy: np.ndarray) -> np.ndarray:

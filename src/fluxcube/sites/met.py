@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fluxcube import solar
+
 SOLAR_CONSTANT = 1366.1  # W m-2, the value REddyProc's fCalcPotRadiation uses
 
 
@@ -25,22 +27,8 @@ def potential_radiation(
     doy = mid.day_of_year.to_numpy(dtype=float)
     hour = (mid.hour + mid.minute / 60.0 + mid.second / 3600.0).to_numpy(dtype=float)
     g = 2.0 * np.pi * (doy - 1.0 + (hour - 12.0) / 24.0) / 365.0
-    decl = (
-        0.006918
-        - 0.399912 * np.cos(g)
-        + 0.070257 * np.sin(g)
-        - 0.006758 * np.cos(2 * g)
-        + 0.000907 * np.sin(2 * g)
-        - 0.002697 * np.cos(3 * g)
-        + 0.00148 * np.sin(3 * g)
-    )
-    eot_min = 229.18 * (
-        0.000075
-        + 0.001868 * np.cos(g)
-        - 0.032077 * np.sin(g)
-        - 0.014615 * np.cos(2 * g)
-        - 0.040849 * np.sin(2 * g)
-    )
+    decl = solar.declination(g)
+    eot_min = solar.equation_of_time(g)
     solar_hour = hour + lon / 15.0 + eot_min / 60.0
     hour_angle = np.deg2rad(15.0 * (solar_hour - 12.0))
     phi = np.deg2rad(lat)

@@ -31,8 +31,15 @@ pytestmark = pytest.mark.needs_data
 REFUSED_BY_DESIGN = {"FLX_CH-Lae_FLUXDATAKIT_FULLSET_DD_2004_2014_2-3.csv": "no NEE column"}
 #: Files that are not time series and are skipped.
 SKIPPED = {"FLX_US-Prr_FLUXNET2015_AUXNEE_2010-2014_1-4.csv"}
-STORES = ["ameriflux_hh", "fluxdatakit_dd", "fluxnet2015_dd", "fluxnet2015_hh", "fluxnet2015_mm",
-          "fluxnet2015_yy", "plumber_hh"]
+STORES = [
+    "ameriflux_hh",
+    "fluxdatakit_dd",
+    "fluxnet2015_dd",
+    "fluxnet2015_hh",
+    "fluxnet2015_mm",
+    "fluxnet2015_yy",
+    "plumber_hh",
+]
 MODEL_COLUMNS = {"NEE", "GPP", "ER", "TSOI_10CM", "FSH", "EFLX_LH_TOT", "TSA", "PBOT", "RAIN", "FGR"}
 
 
@@ -113,7 +120,7 @@ def reference(path: str) -> tuple[str, str, np.ndarray, dict[str, np.ndarray]]:
     assert all(len(r) == len(header) for r in body)
     merged = name.startswith("tutorial3_")
     if merged:
-        site, store = name[len("tutorial3_"):-4].replace("_", "-"), "fluxnet2015_dd"
+        site, store = name[len("tutorial3_") : -4].replace("_", "-"), "fluxnet2015_dd"
     else:
         pattern = r"(FLX|AMF)_([A-Z]{2}-\w{3})_(FLUXNET2015|FLUXDATAKIT|BASE)_(?:[A-Z]+_)?(HH|DD|MM|YY)_"
         m = re.match(pattern, name)
@@ -186,8 +193,9 @@ def test_run_summary(summary: RunSummary) -> None:
 
 
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: Path(p).name)
-def test_store_reproduces_file_exactly(summary: RunSummary, site_values, stores: dict[str, xr.Dataset],
-                                       path: str) -> None:
+def test_store_reproduces_file_exactly(
+    summary: RunSummary, site_values, stores: dict[str, xr.Dataset], path: str
+) -> None:
     name = Path(path).name
     if name in REFUSED_BY_DESIGN:
         (record,) = [r for r in summary.refused if r["file"] == path]
@@ -278,13 +286,22 @@ def test_nee_units_per_step(stores: dict[str, xr.Dataset], store: str) -> None:
             assert units == NEE_UNITS[step], name
 
 
-@pytest.mark.parametrize(("store", "variable", "units"), [
-    ("fluxnet2015_dd", "NEE_VUT_REF", "g m-2 d-1"), ("fluxnet2015_mm", "NEE_VUT_REF", "g m-2 d-1"),
-    ("fluxnet2015_yy", "NEE_VUT_REF", "g m-2 yr-1"), ("fluxdatakit_dd", "NEE_VUT_REF", "g m-2 d-1"),
-    ("plumber_hh", "NEE", "umol m-2 s-1"), ("ameriflux_hh", "NEE_PI", "umol m-2 s-1"),
-    ("ameriflux_hh", "FC", "umol m-2 s-1"), ("plumber_hh", "NEE_qc", "1"), ("plumber_hh", "Tair", "K"),
-    ("fluxnet2015_dd", "TA_F", "degC"), ("fluxnet2015_yy", "P_F", "mm yr-1"),
-])
+@pytest.mark.parametrize(
+    ("store", "variable", "units"),
+    [
+        ("fluxnet2015_dd", "NEE_VUT_REF", "g m-2 d-1"),
+        ("fluxnet2015_mm", "NEE_VUT_REF", "g m-2 d-1"),
+        ("fluxnet2015_yy", "NEE_VUT_REF", "g m-2 yr-1"),
+        ("fluxdatakit_dd", "NEE_VUT_REF", "g m-2 d-1"),
+        ("plumber_hh", "NEE", "umol m-2 s-1"),
+        ("ameriflux_hh", "NEE_PI", "umol m-2 s-1"),
+        ("ameriflux_hh", "FC", "umol m-2 s-1"),
+        ("plumber_hh", "NEE_qc", "1"),
+        ("plumber_hh", "Tair", "K"),
+        ("fluxnet2015_dd", "TA_F", "degC"),
+        ("fluxnet2015_yy", "P_F", "mm yr-1"),
+    ],
+)
 def test_known_units(stores: dict[str, xr.Dataset], store: str, variable: str, units: str) -> None:
     assert stores[store][variable].attrs["units"] == units
 
@@ -301,20 +318,60 @@ def test_time_coordinate_states_the_convention(stores: dict[str, xr.Dataset], st
     assert np.all(np.diff(time.values) > np.timedelta64(0))
 
 
-@pytest.mark.parametrize(("store", "site", "expected"), [
-    ("fluxnet2015_mm", "US-Prr", {"lat": 65.1237, "lon": -147.4876, "elevation": 210.0, "igbp": "ENF",
-                                  "koeppen": "Dfc", "utc_offset": -9.0}),
-    ("fluxnet2015_yy", "FR-Pue", {"lat": 43.7414, "lon": 3.5958, "elevation": 270.0, "igbp": "EBF",
-                                  "utc_offset": 1.0}),
-    ("fluxnet2015_dd", "BR-Sa1", {"lat": -2.8567, "lon": -54.9589, "elevation": 88.0, "igbp": "EBF",
-                                  "utc_offset": -4.0}),
-    ("plumber_hh", "DK-Fou", {"lat": 56.4842, "lon": 9.5872, "elevation": 51.0, "igbp": "CRO",
-                              "koeppen": "Cfb", "utc_offset": 1.0}),
-    ("ameriflux_hh", "US-CRT", {"lat": 41.6285, "lon": -83.3471, "elevation": 180.0, "igbp": "CRO",
-                                "koeppen": "Dfa", "utc_offset": -5.0}),
-])
-def test_site_coordinates_from_the_metadata_tables(stores: dict[str, xr.Dataset], store: str, site: str,
-                                                   expected: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("store", "site", "expected"),
+    [
+        (
+            "fluxnet2015_mm",
+            "US-Prr",
+            {
+                "lat": 65.1237,
+                "lon": -147.4876,
+                "elevation": 210.0,
+                "igbp": "ENF",
+                "koeppen": "Dfc",
+                "utc_offset": -9.0,
+            },
+        ),
+        (
+            "fluxnet2015_yy",
+            "FR-Pue",
+            {"lat": 43.7414, "lon": 3.5958, "elevation": 270.0, "igbp": "EBF", "utc_offset": 1.0},
+        ),
+        (
+            "fluxnet2015_dd",
+            "BR-Sa1",
+            {"lat": -2.8567, "lon": -54.9589, "elevation": 88.0, "igbp": "EBF", "utc_offset": -4.0},
+        ),
+        (
+            "plumber_hh",
+            "DK-Fou",
+            {
+                "lat": 56.4842,
+                "lon": 9.5872,
+                "elevation": 51.0,
+                "igbp": "CRO",
+                "koeppen": "Cfb",
+                "utc_offset": 1.0,
+            },
+        ),
+        (
+            "ameriflux_hh",
+            "US-CRT",
+            {
+                "lat": 41.6285,
+                "lon": -83.3471,
+                "elevation": 180.0,
+                "igbp": "CRO",
+                "koeppen": "Dfa",
+                "utc_offset": -5.0,
+            },
+        ),
+    ],
+)
+def test_site_coordinates_from_the_metadata_tables(
+    stores: dict[str, xr.Dataset], store: str, site: str, expected: dict[str, Any]
+) -> None:
     """Values as the BIF table states them (Koeppen from siteinfo_fluxnet2015 or fdk_site_info)."""
     at = stores[store].sel(site=site)
     for key, value in expected.items():
@@ -323,8 +380,9 @@ def test_site_coordinates_from_the_metadata_tables(stores: dict[str, xr.Dataset]
     assert stores[store]["lon"].attrs["units"] == "degrees_east"
 
 
-def test_provenance_and_manifest(pub: Publisher, stores: dict[str, xr.Dataset], summary: RunSummary,
-                                 sites_dir: Path) -> None:
+def test_provenance_and_manifest(
+    pub: Publisher, stores: dict[str, xr.Dataset], summary: RunSummary, sites_dir: Path
+) -> None:
     ds = stores["fluxdatakit_dd"]
     assert ds.attrs["fluxcube_version_id"] == summary.published["fluxdatakit_dd"]
     assert ds.attrs["synthetic"] == "false"
@@ -465,3 +523,33 @@ def test_store_round_trip_dtypes(stores: dict[str, xr.Dataset]) -> None:
     assert ds["time"].dtype == np.dtype("datetime64[ns]")
     assert {str(v.dtype) for v in ds.data_vars.values()} == {"float64"}
     assert {str(v.dtype) for v in stores["plumber_hh"].data_vars.values()} == {"float32"}
+
+
+def test_feedstock_recipe_file(sites_dir: Path, tmp_path: Path) -> None:
+    """recipes/fluxnet/recipe.py (feedstock convention): its pattern lists the inputs, and its PTransform
+    writes the stores into unpublished version folders (publication is the runner's job)."""
+    import importlib.util
+
+    import apache_beam as beam
+
+    from fluxcube.publish import Publisher
+    from fluxcube.recipes import fluxnet
+
+    path = Path(__file__).parents[1] / "recipes" / "fluxnet" / "recipe.py"
+    spec = importlib.util.spec_from_file_location("fluxnet_feedstock", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    src = tmp_path / "src"
+    src.mkdir()
+    name = "FLX_US-Prr_FLUXNET2015_FULLSET_YY_2010-2014_1-4.csv"
+    shutil.copy(sites_dir / "fluxnet2015" / name, src / name)
+    pattern = module.fluxnet_pipeline.file_pattern(fluxnet.find_files(str(src)))
+    assert [url for _, url in pattern.items()] == [str(src / name)]
+    target = tmp_path / "store"
+    with beam.Pipeline() as p:
+        _ = p | module.make_recipe(str(src), str(target))
+    pub = Publisher(str(target))
+    assert pub.names() == []  # written, not published
+    versions = list((target / "datasets" / "fluxnet2015_yy" / "versions").glob("*.zarr"))
+    assert len(versions) == 1

@@ -41,6 +41,10 @@ app.add_typer(sites_app, name="sites")
 _PLANNED = {
     "raw": ("4. High-frequency (10-20 Hz) eddy-covariance processing to 30-min fluxes.", None),
     "drivers": ("5. Driver variables (FLUXCOM RS+METEO) at tower pixels and on the 0.5 deg grid.", 6),
+    "modis": (
+        "fluxcube.recipes.modis",
+        "MODIS HDF-EOS2 tiles (MOD09GA) -> NDVI, EVI, NDWI, MIR at 0.5 deg; ORNL/GEE subsets -> tower pixels",
+    ),
     "regions": ("6. Regional inversion integrals and Lasso bridge models.", 6),
     "train": ("7. Training of the EC and EC-ATM models (PyTorch Lightning).", None),
     "forward": ("8. Global 0.5 deg forward runs of every ensemble member.", None),
@@ -67,6 +71,10 @@ RECIPES = {  # name -> (module, what it does)
     "inversions": (
         "fluxcube.recipes.inversions",
         "zonal inversion ensembles -> monthly land flux per member",
+    ),
+    "modis": (
+        "fluxcube.recipes.modis",
+        "MODIS HDF-EOS2 tiles (MOD09GA) -> NDVI, EVI, NDWI, MIR at 0.5 deg; ORNL/GEE subsets -> tower pixels",
     ),
     "regions": (
         "fluxcube.recipes.regions",
@@ -160,6 +168,7 @@ def recipes_run(
     ),
     runner: str = typer.Option("DirectRunner", help="Apache Beam runner"),
     force: bool = typer.Option(False, help="rewrite even when this version is already published"),
+    append: bool = typer.Option(False, help="era5 only: append new days to the published store, no rewrite"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log each file"),
 ) -> None:
     """Run a recipe: read SOURCE, write and publish stores under TARGET, update the catalog."""
@@ -168,6 +177,16 @@ def recipes_run(
         console.print(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
         raise typer.Exit(2)
     target = target or config.store_root()
+    if append:
+        if name != "era5":
+            console.print("--append is supported by the era5 recipe only (so far)")
+            raise typer.Exit(2)
+        from fluxcube.recipes.append import append as append_era5
+
+        console.print(f"appending {source} to the era5 store under {target}", highlight=False)
+        summary = append_era5(source, target, runner=runner)
+        _print_summary(summary, target)
+        raise typer.Exit(0 if summary.ok else 1)
     console.print(f"recipe {name} on Apache Beam ({runner}): {source} -> {target}", highlight=False)
     summary = _run_recipe(name, source, target, runner=runner, force=force)
     _print_summary(summary, target)

@@ -708,12 +708,13 @@ def plan(infos: list[FileInfo]) -> Plan:
     days = sorted(day_products)
     products = [p for p in PRODUCTS if any(p in day_products[d] for d in days)]
     used = {name for p in products for name in (NEEDS.get(p) or (rg_source,))}
-    sources = {
-        name: {str(d): [hs[h] for h in range(24)] for d, hs in hours[name].items() if str(d) in day_products}
+    sources = {  # complete days only: a day of another product's may lack hours of this variable
+        name: {
+            str(d): [hs[h] for h in range(24)]
+            for d, hs in hours[name].items()
+            if str(d) in day_products and str(d) in complete[name]
+        }
         for name in used
-    }
-    sources = {
-        name: {d: s for d, s in by_day.items() if d in complete[name]} for name, by_day in sources.items()
     }
     window = _window(infos, sources)
     return Plan(days, products, sources, {d: sorted(day_products[d]) for d in days}, rg_source, window, notes)

@@ -1,0 +1,214 @@
+"""Benchmark: the MODIS tile recipe against a plain read + ``xr.Dataset.to_zarr`` of the same tiles.
+
+Throughput is MB/s of decoded data: the bytes of the SDS arrays both methods read (bands 1, 2, 3, 6,
+7, QC_500m_1 and state_1km_1: 83.5 MB per tile), divided by the wall time of the whole run in a
+fresh process (the recipe: two Beam pipelines, file checks, QA masking, indices, reprojection to the
+0.5 degree grid, validation, publication; the baseline: pyhdf reads of the same SDS and one
+``to_zarr`` per tile on the native 2400 x 2400 grid, nothing else). Peak memory is the process's
+peak resident set size during the work (VmHWM, reset after the imports), beside its RSS after the
+imports.
+
+Inputs:
+
+- ``real-1x``: the real tile MOD09GA.A2008296.h14v17 (polar; 0.25 % of its pixels observed);
+- ``real-10x``: its arrays rewritten as 10 tiles on 10 consecutive dates (same content, same decoding
+  work, 10x the data);
+- ``land-10x``: 10 synthetic fully observed mid-latitude tiles (h17..h21 x v04..v05, one date): the
+  worst case for masking and reprojection (5.8 M valid pixels per tile).
+
+    PYTHONPATH=src python benchmarks/bench_modis_recipe.py [--data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TILE = "MOD09GA.A2008296.h14v17.006.2015181011753.hdf"
+SDS = [*(f"sur_refl_b0{b}_1" for b in (1, 2, 3, 6, 7)), "QC_500m_1", "state_1km_1"]
+
+
+def prepare(data: Path, root: Path) -> dict[str, Path]:
+    from pyhdf.SD import SD, SDC
+
+    from fluxcube.recipes import modis
+
+    out = {}
+    one = root / "real-1x"
+    one.mkdir(parents=True)
+    (one / TILE).symlink_to(data / "grids" / "modis" / TILE)
+    out[one.name] = one
+    sd = SD(str(data / "grids" / "modis" / TILE), SDC.READ)
+    arrays = {n: sd.select(n).get() for n in SDS}
+    sd.end()
+    ten = root / "real-10x"
+    ten.mkdir()
+    for k in range(10):
+        day = dt.date(2008, 10, 22) + dt.timedelta(days=k)
+        name = f"MOD09GA.A2008{day.timetuple().tm_yday:03d}.h14v17.006.2015181011753.hdf"
+        refl = {b: arrays[f"sur_refl_b0{b}_1"] for b in (1, 2, 3, 6, 7)}
+        modis.write_tile(
+            str(ten / name), 14, 17, day.isoformat(), refl, arrays["QC_500m_1"], arrays["state_1km_1"]
+        )
+    out[ten.name] = ten
+    land = root / "land-10x"
+    land.mkdir()
+    (land / "SYNTHETIC.json").write_text("{}")
+    rng = np.random.default_rng(0)
+    noise = rng.integers(-300, 301, (2400, 2400), dtype=np.int16)
+    base = {1: 0.05, 2: 0.35, 3: 0.03, 6: 0.18, 7: 0.09}
+    for k, (h, v) in enumerate((h, v) for v in (4, 5) for h in range(17, 22)):
+        refl = {
+            b: (np.int16(m * 10000) + np.roll(noise, 97 * b + k, axis=1)).astype(np.int16)
+            for b, m in base.items()
+        }
+        name = f"MOD09GA.A2020183.h{h:02d}v{v:02d}.061.2021000000000.hdf"
+        modis.write_tile(
+            str(land / name),
+            h,
+            v,
+            "2020-07-01",
+            refl,
+            np.full((2400, 2400), 1 << 30, np.uint32),
+            np.full((1200, 1200), 8, np.uint16),
+        )
+    out[land.name] = land
+    return out
+
+
+def case(method: str, folder: Path, target: Path) -> dict[str, float]:
+    import xarray as xr
+    import zarr  # noqa: F401 (imported before the clock starts, like the recipe's modules)
+    from pyhdf.SD import SD, SDC
+
+    if method == "recipe":
+        from fluxcube.recipes import modis
+    base = reset_peak_rss()
+    t0 = time.perf_counter()
+    decoded = 0
+    if method == "recipe":
+        summary = modis.run(str(folder), str(target))
+        assert summary.published, summary
+        decoded = recipe_decoded_bytes(target)
+    else:
+        for k, f in enumerate(sorted(folder.glob("*.hdf"))):
+            sd = SD(str(f), SDC.READ)
+            arrays = {n: sd.select(n).get() for n in SDS}
+            sd.end()
+            decoded += sum(a.nbytes for a in arrays.values())
+            ds = xr.Dataset(
+                {n: (("y1", "x1") if n == "state_1km_1" else ("y", "x"), a) for n, a in arrays.items()}
+            )
+            ds.to_zarr(str(target / f"{k:03d}.zarr"), mode="w", zarr_format=3, consolidated=False)
+    wall = time.perf_counter() - t0
+    return {
+        "wall_s": wall,
+        "peak_rss_mib": peak_rss(),
+        "rss_after_imports_mib": base,
+        "decoded_bytes": decoded,
+    }
+
+
+def _status(key: str) -> float:
+    """A memory figure of this process from /proc/self/status, MiB (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(key)
+
+
+def reset_peak_rss() -> float:
+    """Reset the process's peak RSS (VmHWM) to the current RSS; return the current RSS (MiB).
+
+    The imports' transient peak would otherwise hide the work's own peak; falls back to
+    ``ru_maxrss`` where /proc/self/clear_refs is not writable.
+    """
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status("VmRSS")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_rss() -> float:
+    """Peak RSS (MiB) since :func:`reset_peak_rss`."""
+    try:
+        return _status("VmHWM")
+    except (OSError, KeyError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def recipe_decoded_bytes(target: Path) -> int:
+    from fluxcube.publish import Publisher
+    from fluxcube.recipes import modis
+
+    return int(Publisher(str(target)).current(modis.GRID_DATASET)["metadata"]["decoded_bytes"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--case", nargs=3, metavar=("METHOD", "FOLDER", "TARGET"), help=argparse.SUPPRESS)
+    ap.add_argument("--data", default=os.environ.get("FLUXCUBE_DATA", "../shared/data"))
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if args.case:
+        method, folder, target = args.case
+        print(json.dumps(case(method, Path(folder), Path(target))))
+        return
+    data = Path(args.data)
+    if not (data / "grids" / "modis" / TILE).exists():
+        print("SAMPLE DATA MISSING: nothing measured")
+        return
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-modis-") as tmp:
+        folders = prepare(data, Path(tmp) / "in")
+        for name, folder in folders.items():
+            size = sum(f.stat().st_size for f in folder.glob("*.hdf")) / 1e6
+            for method in ("recipe", "pyhdf+to_zarr"):
+                target = Path(tmp) / "out" / f"{name}-{method}"
+                target.mkdir(parents=True)
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--case", method, str(folder), str(target)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                mb = r["decoded_bytes"] / 1e6
+                r.update(inputs=name, method=method, file_mb=size, decoded_mb=mb, mb_per_s=mb / r["wall_s"])
+                results.append(r)
+                print(
+                    f"{name:9s} {method:14s} files {size:6.1f} MB  decoded {mb:6.1f} MB  "
+                    f"{r['wall_s']:6.2f} s  "
+                    f"{r['mb_per_s']:6.1f} MB/s  peak RSS {r['peak_rss_mib']:6.0f} MiB "
+                    f"({r['rss_after_imports_mib']:.0f} after imports)",
+                    flush=True,
+                )
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(__file__).parent
+        / "results"
+        / (f"bench_modis_recipe-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json")
+    )
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"host": platform.node(), "runs": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

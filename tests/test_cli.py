@@ -121,3 +121,29 @@ def test_demo_without_sample_data_runs_on_simulated_towers(
     assert ds.sizes["site"] == 20
     assert ds.attrs["synthetic"] == "true"
     assert cat["fluxnet2015_dd"].metadata["synthetic"] is True
+
+
+def test_simulate_world_command(tmp_path: Path) -> None:
+    out = tmp_path / "world"
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "world",
+            str(out),
+            "--grid-deg",
+            "6",
+            "--start-year",
+            "2011",
+            "--end-year",
+            "2011",
+            "--no-era5",
+            "--data",
+            str(tmp_path / "none"),
+        ],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "SYNTHETIC.json").exists()
+    assert not list(out.rglob("*era5*.nc"))  # --no-era5 honoured
+    assert "net_land_flux" in result.output

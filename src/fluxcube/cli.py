@@ -282,6 +282,44 @@ def simulate_towers(
     console.print(f"ingest them with: fluxcube recipes run fluxnet --source {out}/sites", highlight=False)
 
 
+@simulate_app.command("world")
+def simulate_world(
+    out: Path = typer.Argument(
+        ..., help="folder to write into (truth/, era5/, modis/, gfas/, inversions/, ...)"
+    ),
+    grid_deg: float = typer.Option(
+        0.5, help="grid cell size, degrees (coarser for quick looks, e.g. 2 or 4)"
+    ),
+    start_year: int = typer.Option(2001, help="first year"),
+    end_year: int = typer.Option(2017, help="last year (inclusive)"),
+    seed: int = typer.Option(0, help="random seed: the same seed gives the same bytes"),
+    inversions: int = typer.Option(5, help="number of inversion ensemble members"),
+    no_era5: bool = typer.Option(False, help="skip the hourly ERA5-like files (most of the volume)"),
+    data: Path = typer.Option(
+        None, help=f"real data folder for Natural Earth regions (default ${config.DATA_ENV})"
+    ),
+) -> None:
+    """Simulate the gridded world (truth, ERA5, MODIS, GFAS, inversions, GCB, regions) in native formats."""
+    from fluxcube.simulate.world import COMPONENTS, write_world
+
+    _logging(False)
+    components = [c for c in COMPONENTS if not (no_era5 and c == "era5")]
+    with console.status(f"simulating the world at {grid_deg} deg, {start_year}-{end_year}") as status:
+        summary = write_world(
+            out,
+            grid_deg=grid_deg,
+            start_year=start_year,
+            end_year=end_year,
+            seed=seed,
+            data_dir=data or config.data_dir(),
+            n_inversions=inversions,
+            components=components,
+            progress=lambda msg: status.update(msg),
+        )
+    console.print(f"wrote {len(summary.files)} files under {out} (peak RSS {summary.peak_rss_mib:.0f} MiB)")
+    console.print(summary.global_annual.round(3).to_string(), highlight=False)
+
+
 @sites_app.command("process")
 def sites_process(
     source: list[Path] = typer.Argument(

@@ -1,12 +1,18 @@
 """The inversion recipe: atmospheric inversion fluxes, one member per inversion system -> Zarr.
 
-Layouts (a layout is a reader registered in :data:`LAYOUTS`; the gridded GCB-style 1x1 degree
-layout comes later, from the simulated world, and registers its own reader):
+Layouts (a layout is a reader registered in :data:`LAYOUTS`; a reader returns one member record or a
+list of them):
 
 - ``zonal``: monthly fluxes integrated over longitude, dimensions (time, lat), variable
   ``SFCO2_LND`` in Pg C yr-1 per degree of latitude, positive = flux to the atmosphere (source);
   e.g. the so-co2-airborne-obs files of CAMS v20r1, CarbonTracker CT2019B, CTE2020 and Jena
   CarboScope s99oc v2020 (``<system>/fluxes_za_ts_monthly.nc``; the folder name is the member).
+- ``gcb-gridded``: the GCB2022 gridded ensemble layout (``GCP*_inversions_1x1*.nc``, e.g. the simulated
+  world's): ``land_flux_only_fossil_cement_adjusted`` (ensemble_member, time, latitude, longitude) in
+  PgC/m2/yr per m2 of grid cell, member names in ``ensemble_member_name`` (char). Each member becomes a
+  zonal member: flux x cell area (the file's ``cell_area``, else cells on the sphere of radius
+  6371007.2 m) summed over longitude (missing values count as zero; a latitude with none is NaN) and
+  divided by the latitude spacing, in Pg C yr-1 per degree.
 
 Store ``inversions_zonal_monthly``, dimensions (member, time, zlat):
 
@@ -115,34 +121,110 @@ def read_zonal(path: str) -> dict[str, Any]:
     }
 
 
+GCB_VARIABLE = "land_flux_only_fossil_cement_adjusted"
+GCB_UNITS = ("PgC/m2/yr", "PgC m-2 yr-1", "Pg C m-2 yr-1")
+EARTH_RADIUS = 6371007.2  # m, as fluxcube.recipes.regions
+
+
+def read_gcb_gridded(path: str) -> list[dict[str, Any]]:
+    """Read a GCB2022-layout gridded ensemble file: one zonal member record per ensemble member."""
+    try:
+        ds = xr.open_dataset(path, cache=False)
+    except Exception as err:
+        raise InputError(path, f"cannot open as NetCDF (truncated or corrupt?): {err}") from err
+    with ds:
+        var = ds[GCB_VARIABLE]
+        want = {"ensemble_member", "time", "latitude", "longitude"}
+        if set(var.dims) != want:
+            raise InputError(path, f"{GCB_VARIABLE} has dimensions {var.dims}, expected {sorted(want)}")
+        units = str(var.attrs.get("units", ""))
+        if units not in GCB_UNITS:
+            raise InputError(path, f"{GCB_VARIABLE} units {units!r}, expected {GCB_UNITS[0]!r}")
+        var = var.transpose("ensemble_member", "time", "latitude", "longitude").sortby("latitude")
+        lat = var["latitude"].values.astype("float64")
+        lon = var["longitude"].values.astype("float64")
+        dlat, dlon = np.abs(np.diff(lat)), np.abs(np.diff(lon))
+        if lat.size < 10 or np.ptp(dlat) > 1e-6 or np.ptp(dlon) > 1e-6:
+            raise InputError(path, "latitude/longitude are not a regular grid")
+        if "cell_area" in ds:
+            area = ds["cell_area"].transpose("latitude", "longitude").sortby("latitude").values
+        else:
+            edges = np.deg2rad(np.clip(np.concatenate([lat - dlat[0] / 2, lat[-1:] + dlat[0] / 2]), -90, 90))
+            band = EARTH_RADIUS**2 * np.deg2rad(dlon[0]) * np.diff(np.sin(edges))
+            area = np.repeat(band[:, None], lon.size, axis=1)
+        times = var["time"].values
+        if not np.issubdtype(times.dtype, np.datetime64):
+            raise InputError(path, "time cannot be decoded as dates")
+        months = times.astype("datetime64[M]")
+        if np.unique(months).size != months.size:
+            raise InputError(path, "two time steps fall in the same month: not monthly data")
+        if "ensemble_member_name" in ds:
+            raw = ds["ensemble_member_name"].values
+            names = [
+                (
+                    b"".join(r).decode() if raw.ndim == 2 else str(r.decode() if isinstance(r, bytes) else r)
+                ).strip()
+                for r in raw
+            ]
+        else:
+            names = [f"member{k}" for k in range(var.sizes["ensemble_member"])]
+        records = []
+        for k, name in enumerate(names):
+            values = var.isel(ensemble_member=k).values.astype("float64")  # (time, lat, lon)
+            zonal = np.nansum(values * area[None], axis=2) / dlat[0]  # Pg C yr-1 per degree latitude
+            zonal[~np.isfinite(values).any(axis=2)] = np.nan
+            records.append(
+                {
+                    "file": path,
+                    "member": name,
+                    "layout": "gcb-gridded",
+                    "months": [str(m) for m in months],
+                    "lat": lat.tolist(),
+                    "values": np.where(np.isfinite(zonal), zonal, None).tolist(),
+                    "long_name": str(var.attrs.get("long_name", "")),
+                }
+            )
+    return records
+
+
 def detect_layout(path: str) -> str:
-    """'zonal' for (time, lat) files; gridded layouts are not supported yet."""
+    """'zonal' for (time, lat) files, 'gcb-gridded' for GCB2022-layout ensemble files."""
     try:
         with xr.open_dataset(path, cache=False) as ds:
+            if GCB_VARIABLE in ds and "ensemble_member" in ds[GCB_VARIABLE].dims:
+                return "gcb-gridded"
             dims = set(ds["SFCO2_LND"].dims) if "SFCO2_LND" in ds else set(ds.dims)
     except Exception as err:
         raise InputError(path, f"cannot open as NetCDF (truncated or corrupt?): {err}") from err
     if dims == {"time", "lat"}:
         return "zonal"
     if {"lat", "lon"} <= dims or {"latitude", "longitude"} <= dims:
-        raise InputError(path, "gridded inversion layout: not supported yet (only zonal files)")
+        raise InputError(path, f"gridded inversion layout without {GCB_VARIABLE}: not supported")
     raise InputError(path, f"unknown inversion layout with dimensions {sorted(dims)}")
 
 
-#: Layout name -> reader returning a JSON-able member record.
-LAYOUTS: dict[str, Callable[[str], dict[str, Any]]] = {"zonal": read_zonal}
+#: Layout name -> reader returning a JSON-able member record (or a list of them).
+LAYOUTS: dict[str, Callable[[str], dict[str, Any] | list[dict[str, Any]]]] = {
+    "zonal": read_zonal,
+    "gcb-gridded": read_gcb_gridded,
+}
 
 
-def read(path: str) -> dict[str, Any]:
+def read(path: str) -> dict[str, Any] | list[dict[str, Any]]:
     return LAYOUTS[detect_layout(path)](path)
 
 
+def _as_records(result: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return result if isinstance(result, list) else [result]
+
+
 def find_files(source: str) -> list[str]:
-    """Inversion files under ``source``: ``*/fluxes_za_ts_monthly.nc`` (zonal layout)."""
+    """Inversion files under ``source``: ``*/fluxes_za_ts_monthly.nc``, ``GCP*_inversions_1x1*.nc``."""
     p = Path(source)
     if p.is_file():
         return [str(p)]
-    return sorted(str(f) for f in p.rglob("fluxes_za_ts_monthly.nc"))
+    found = {*p.rglob("fluxes_za_ts_monthly.nc"), *p.rglob("GCP*_inversions_1x1*.nc")}
+    return sorted(str(f) for f in found)
 
 
 def combine(records: list[dict[str, Any]]) -> xr.Dataset:
@@ -247,7 +329,9 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
     summary = RunSummary()
     files = find_files(source)
     if not files:
-        summary.warnings.append(f"{source}: no inversion files (*/fluxes_za_ts_monthly.nc)")
+        summary.warnings.append(
+            f"{source}: no inversion files (*/fluxes_za_ts_monthly.nc, GCP*_inversions_1x1*.nc)"
+        )
         return summary
     pub = Publisher(target)
     run_dir = pub.root.child("_runs", f"{RECIPE}-{uuid.uuid4().hex[:12]}")
@@ -262,7 +346,11 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
                     REFUSED, main="ok"
                 )
             )
-            _ = out.ok | "members" >> WriteRecords(run_dir.url, "members")
+            _ = (
+                out.ok
+                | "flatten" >> beam.FlatMap(_as_records)
+                | "members" >> WriteRecords(run_dir.url, "members")
+            )
             _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir.url, "refused")
         records = read_records(run_dir.url, "members")
         summary.refused = sorted(read_records(run_dir.url, "refused"), key=lambda r: r["file"])
@@ -272,7 +360,7 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         summary.warnings.append("every file was refused: nothing published")
         return summary
     ds = combine(records)
-    used = sorted(r["file"] for r in records)
+    used = sorted({r["file"] for r in records})
     release = Release(
         name=DATASET,
         recipe=RECIPE,

@@ -56,6 +56,7 @@ from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import FAULT_ENV, Publisher, Release, iter_files
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
+from fluxcube.recipes.transforms import inputs_are_synthetic
 from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
@@ -474,7 +475,7 @@ def append(
             inputs=inputs,
             description=cur["description"],
             params={**cur["params"], "append_of": cur["version"]},
-            synthetic=bool(cur.get("synthetic")) or _synthetic(files),
+            synthetic=bool(cur.get("synthetic")) or inputs_are_synthetic(files),
         )
         old_dropped = json.loads(pub.open(name).attrs.get("dropped", "[]"))
 
@@ -537,9 +538,3 @@ def _read(run_dir: str, kind: str) -> list[dict[str, Any]]:
     from fluxcube.recipes.transforms import read_records
 
     return read_records(run_dir, kind)
-
-
-def _synthetic(files: list[str]) -> bool:
-    from pathlib import Path
-
-    return any(Path(f).parent.joinpath("SYNTHETIC.json").exists() for f in files)

@@ -69,9 +69,17 @@ from pangeo_forge_recipes.patterns import ConcatDim, FilePattern
 from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
+from fluxcube.recipes import gridcube
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
 from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, RESOLUTION, grid_coords
-from fluxcube.recipes.transforms import REFUSED, MapOrRefuse, WriteRecords, pipeline_options, read_records
+from fluxcube.recipes.transforms import (
+    REFUSED,
+    MapOrRefuse,
+    WriteRecords,
+    inputs_are_synthetic,
+    pipeline_options,
+    read_records,
+)
 from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
@@ -799,18 +807,7 @@ def process_block(
     finally:
         for reader in readers.values():
             reader.close()
-    ds = xr.Dataset({p: (("time", "lat", "lon"), v) for p, v in out.items()})
-    ds.to_zarr(
-        store.zarr_store(),
-        region={"time": slice(start, stop), "lat": slice(i0, i1), "lon": slice(j0, j1)},
-        mode="r+",
-        zarr_format=3,
-        consolidated=False,
-    )
-    checks = {
-        p: {"count": int(np.isfinite(v).sum()), "sum": float(np.nansum(v, dtype="float64"))}
-        for p, v in out.items()
-    }
+    checks = gridcube.write_block(store, out, slice(start, stop), slice(i0, i1), slice(j0, j1))
     return {"block": [start, stop], "checks": checks, "decoded_bytes": decoded}
 
 
@@ -937,7 +934,7 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
             summary.warnings.append("no complete day of any product: nothing published")
             return summary
         used = sorted({f for by_day in plan_.sources.values() for hs in by_day.values() for f, _ in hs})
-        synthetic = any(Path(f).parent.joinpath("SYNTHETIC.json").exists() for f in used)
+        synthetic = inputs_are_synthetic(used)
         release = Release(
             name=DATASET,
             recipe=RECIPE,

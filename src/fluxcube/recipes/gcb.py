@@ -20,22 +20,19 @@ from __future__ import annotations
 import csv
 import logging
 import re
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pangeo_forge_recipes.patterns import ConcatDim, FilePattern
 
 from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.transforms import REFUSED, MapOrRefuse, WriteRecords, pipeline_options, read_records
+from fluxcube.recipes.transforms import inputs_are_synthetic, read_files_on_beam
 from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
@@ -254,24 +251,7 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         summary.warnings.append(f"{source}: no Global_Carbon_Budget_* csv or xlsx files")
         return summary
     pub = Publisher(target)
-    run_dir = pub.root.child("_runs", f"{RECIPE}-{uuid.uuid4().hex[:12]}")
-    pattern = FilePattern(lambda file: file, ConcatDim("file", keys=files))
-    try:
-        with beam.Pipeline(options=pipeline_options(runner)) as p:
-            out = (
-                p
-                | "files" >> beam.Create(list(pattern.items()))
-                | "read"
-                >> beam.ParDo(
-                    MapOrRefuse(lambda item: read_table(item[1]), "read", lambda e: e[1])
-                ).with_outputs(REFUSED, main="ok")
-            )
-            _ = out.ok | "tables" >> WriteRecords(run_dir.url, "tables")
-            _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir.url, "refused")
-        tables = read_records(run_dir.url, "tables")
-        summary.refused = read_records(run_dir.url, "refused")
-    finally:
-        run_dir.remove()
+    tables, summary.refused = read_files_on_beam(files, read_table, pub.root.child("_runs", RECIPE), runner)
     if not tables:
         summary.warnings.append("every table was refused: nothing published")
         return summary
@@ -285,7 +265,7 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         inputs=iter_files(used),
         description="Global Carbon Budget global annual budget terms and residual land sink (Pg C yr-1), "
         "editions " + ", ".join(str(e) for e in ds["edition"].values),
-        synthetic=any(Path(f).parent.joinpath("SYNTHETIC.json").exists() for f in used),
+        synthetic=inputs_are_synthetic(used),
     )
     store = pub.prepare(release, force=force)
     if store is None:

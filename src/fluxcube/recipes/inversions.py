@@ -31,22 +31,19 @@ first day of each month (the sources stamp mid-month); months a member lacks are
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pangeo_forge_recipes.patterns import ConcatDim, FilePattern
 
 from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.transforms import REFUSED, MapOrRefuse, WriteRecords, pipeline_options, read_records
+from fluxcube.recipes.transforms import inputs_are_synthetic, read_files_on_beam
 from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
@@ -334,28 +331,9 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         )
         return summary
     pub = Publisher(target)
-    run_dir = pub.root.child("_runs", f"{RECIPE}-{uuid.uuid4().hex[:12]}")
-    pattern = FilePattern(lambda member_file: member_file, ConcatDim("member_file", keys=files))
-    try:
-        with beam.Pipeline(options=pipeline_options(runner)) as p:
-            out = (
-                p
-                | "files" >> beam.Create(list(pattern.items()))
-                | "read"
-                >> beam.ParDo(MapOrRefuse(lambda item: read(item[1]), "read", lambda e: e[1])).with_outputs(
-                    REFUSED, main="ok"
-                )
-            )
-            _ = (
-                out.ok
-                | "flatten" >> beam.FlatMap(_as_records)
-                | "members" >> WriteRecords(run_dir.url, "members")
-            )
-            _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir.url, "refused")
-        records = read_records(run_dir.url, "members")
-        summary.refused = sorted(read_records(run_dir.url, "refused"), key=lambda r: r["file"])
-    finally:
-        run_dir.remove()
+    records, summary.refused = read_files_on_beam(
+        files, read, pub.root.child("_runs", RECIPE), runner, flatten=_as_records
+    )
     if not records:
         summary.warnings.append("every file was refused: nothing published")
         return summary
@@ -368,7 +346,7 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         inputs=iter_files(used),
         description="Atmospheric inversions, monthly land CO2 flux: zonal (native latitudes) and global "
         "totals, members " + ", ".join(str(m) for m in ds["member"].values),
-        synthetic=any(Path(f).parent.joinpath("SYNTHETIC.json").exists() for f in used),
+        synthetic=inputs_are_synthetic(used),
     )
     store = pub.prepare(release, force=force)
     if store is None:

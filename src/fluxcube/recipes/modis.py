@@ -105,9 +105,17 @@ from pangeo_forge_recipes.patterns import ConcatDim, FilePattern
 from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
+from fluxcube.recipes import gridcube
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
 from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, grid_coords
-from fluxcube.recipes.transforms import REFUSED, MapOrRefuse, WriteRecords, pipeline_options, read_records
+from fluxcube.recipes.transforms import (
+    REFUSED,
+    MapOrRefuse,
+    WriteRecords,
+    inputs_are_synthetic,
+    pipeline_options,
+    read_records,
+)
 from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
@@ -592,18 +600,7 @@ def process_block(start: int, stop: int, plan_: GridPlan, store: Location) -> di
                 out[p][k] = np.where(count > 0, grid[p] / count, np.nan)
             out["valid_fraction"][k] = np.where(npx > 0, nv / npx, np.nan)
             out["tile_coverage"][k] = np.where(npx > 0, npx * pixel_area / area, np.nan)
-    ds = xr.Dataset({p: (("time", "lat", "lon"), v) for p, v in out.items()})
-    ds.to_zarr(
-        store.zarr_store(),
-        region={"time": slice(start, stop), "lat": slice(i0, i1), "lon": slice(j0, j1)},
-        mode="r+",
-        zarr_format=3,
-        consolidated=False,
-    )
-    checks = {
-        p: {"count": int(np.isfinite(v).sum()), "sum": float(np.nansum(v, dtype="float64"))}
-        for p, v in out.items()
-    }
+    checks = gridcube.write_block(store, out, slice(start, stop), slice(i0, i1), slice(j0, j1))
     return {"block": [start, stop], "checks": checks, "decoded_bytes": decoded}
 
 
@@ -1106,10 +1103,6 @@ def _map_files(
     )
 
 
-def _synthetic(files: list[str]) -> bool:
-    return any(Path(f).parent.joinpath("SYNTHETIC.json").exists() for f in files)
-
-
 def _base_attrs(release: Release, title: str) -> dict[str, Any]:
     return {
         **release.provenance(),
@@ -1153,7 +1146,7 @@ def run_grid(
             "ndwi_swir_band": 6,
             "mir_band": 7,
         },
-        synthetic=_synthetic(used),
+        synthetic=inputs_are_synthetic(used),
     )
     store = pub.prepare(release, force=force)
     if store is None:
@@ -1228,7 +1221,7 @@ def _publish_sites(
         inputs=iter_files(files),
         description=description,
         params={"dims": ["site", "time"], "pixel": "window centre"},
-        synthetic=_synthetic(files),
+        synthetic=inputs_are_synthetic(files),
     )
     store = pub.prepare(release, force=force)
     if store is None:

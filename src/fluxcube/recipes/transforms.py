@@ -110,3 +110,48 @@ def read_records(folder: str, kind: str) -> list[dict[str, Any]]:
 def pipeline_options(runner: str = "DirectRunner", **extra: Any) -> PipelineOptions:
     """Beam options: the DirectRunner on one machine by default (Dataflow, Flink or Spark at scale)."""
     return PipelineOptions(runner=runner, **extra)
+
+
+def read_files_on_beam(
+    files: list[str],
+    read: Callable[[str], Any],
+    run_root: Any,
+    runner: str = "DirectRunner",
+    flatten: Callable[[Any], list[dict[str, Any]]] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Read each file with ``read(url) -> record`` on a Beam pipeline; return (records, refusals).
+
+    The inputs are a pangeo-forge ``FilePattern`` (one key per file). Bad files (:class:`InputError`)
+    become refusals with their reason instead of stopping the run. ``flatten`` turns one file's result
+    into several records (e.g. the members of an ensemble file). Records travel through a scratch folder
+    under ``run_root`` (a :class:`~fluxcube.storage.Location`, usually ``<target>/_runs``), removed after.
+    """
+    from pangeo_forge_recipes.patterns import ConcatDim, FilePattern
+
+    pattern = FilePattern(lambda file: file, ConcatDim("file", keys=list(files)))
+    run_dir = run_root.child(uuid.uuid4().hex[:12])
+    try:
+        with beam.Pipeline(options=pipeline_options(runner)) as p:
+            out = (
+                p
+                | "files" >> beam.Create(list(pattern.items()))
+                | "read"
+                >> beam.ParDo(MapOrRefuse(lambda item: read(item[1]), "read", lambda e: e[1])).with_outputs(
+                    REFUSED, main="ok"
+                )
+            )
+            records = out.ok | "flatten" >> beam.FlatMap(flatten) if flatten else out.ok
+            _ = records | "records" >> WriteRecords(run_dir.url, "records")
+            _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir.url, "refused")
+        return read_records(run_dir.url, "records"), sorted(
+            read_records(run_dir.url, "refused"), key=lambda r: r["file"]
+        )
+    finally:
+        run_dir.remove()
+
+
+def inputs_are_synthetic(files: list[str]) -> bool:
+    """Whether any input comes from fluxcube's simulator (a ``SYNTHETIC.json`` beside it)."""
+    from pathlib import Path
+
+    return any(Path(f).parent.joinpath("SYNTHETIC.json").exists() for f in files)

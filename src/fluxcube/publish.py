@@ -241,6 +241,42 @@ class Publisher:
 
         return write_catalog(self)
 
+    def publish_dataset(
+        self,
+        release: Release,
+        ds: xr.Dataset,
+        attrs: dict[str, Any],
+        validate: Callable[[xr.Dataset], None] | None = None,
+        encoding: dict[str, Any] | None = None,
+        refused: list[dict[str, str]] | None = None,
+        force: bool = False,
+    ) -> bool:
+        """Publish a small in-memory dataset (one chunk per variable) as ``release``.
+
+        ``attrs`` are added to the provenance attributes; ``refused`` inputs are listed in the catalog.
+        Returns False when this version was already published (nothing written).
+        """
+        from fluxcube.catalog import describe
+
+        def write(store: Location, provenance: dict[str, Any]) -> None:
+            out = ds.copy()
+            out.attrs = {**provenance, **attrs}
+            out.to_zarr(
+                store.zarr_store(), mode="w", zarr_format=3, consolidated=False, encoding=encoding or {}
+            )
+
+        if self.is_current(release) and not force:
+            self.prepare(release)  # repairs a stale catalog
+            return False
+        self.publish(
+            release,
+            write,
+            validate,
+            catalog_metadata=lambda d: {**describe(d), "refused": list(refused or [])},
+            force=force,
+        )
+        return True
+
     def publish(
         self,
         release: Release,

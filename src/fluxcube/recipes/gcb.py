@@ -28,12 +28,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
 from fluxcube.recipes.transforms import inputs_are_synthetic, read_files_on_beam
-from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
 
@@ -235,14 +233,6 @@ def validate(ds: xr.Dataset) -> None:
         raise ValueError("land_flux_to_atmosphere != -residual_land_sink")
 
 
-def write_store(store: Location, ds: xr.Dataset, attrs: dict[str, Any]) -> None:
-    """Write the (small) dataset as Zarr v3 in one chunk per variable."""
-    ds = ds.copy()
-    ds.attrs = attrs
-    enc: dict[str, Any] = {"time": {"units": "days since 1900-01-01", "calendar": "proleptic_gregorian"}}
-    ds.to_zarr(store.zarr_store(), mode="w", zarr_format=3, consolidated=False, encoding=enc)
-
-
 def run(source: str, target: str, runner: str = "DirectRunner", force: bool = False) -> RunSummary:
     """Ingest the GCB tables under ``source`` into ``gcb_global_budget`` published under ``target``."""
     summary = RunSummary()
@@ -267,12 +257,7 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         "editions " + ", ".join(str(e) for e in ds["edition"].values),
         synthetic=inputs_are_synthetic(used),
     )
-    store = pub.prepare(release, force=force)
-    if store is None:
-        summary.up_to_date[DATASET] = release.version
-        return summary
     attrs = {
-        **release.provenance(),
         "title": "Global Carbon Budget, global annual terms",
         "Conventions": "CF-1.10",
         "references": "Friedlingstein et al. (2022, 2023), Global Carbon Budget, Earth Syst. Sci. Data",
@@ -280,9 +265,9 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         "sign_convention": "GCB terms as published (sinks positive); "
         "land_flux_to_atmosphere positive = source",
     }
-    write_store(store, ds, attrs)
-    pub.commit(
-        release, validate=validate, catalog_metadata=lambda d: {**describe(d), "refused": summary.refused}
-    )
-    summary.published[DATASET] = release.version
+    encoding = {"time": {"units": "days since 1900-01-01", "calendar": "proleptic_gregorian"}}
+    if pub.publish_dataset(release, ds, attrs, validate, encoding, summary.refused, force=force):
+        summary.published[DATASET] = release.version
+    else:
+        summary.up_to_date[DATASET] = release.version
     return summary

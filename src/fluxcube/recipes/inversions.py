@@ -39,12 +39,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
 from fluxcube.recipes.transforms import inputs_are_synthetic, read_files_on_beam
-from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
 
@@ -314,13 +312,6 @@ def validate(ds: xr.Dataset) -> None:
                 )
 
 
-def write_store(store: Location, ds: xr.Dataset, attrs: dict[str, Any]) -> None:
-    ds = ds.copy()
-    ds.attrs = attrs
-    enc: dict[str, Any] = {"time": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian"}}
-    ds.to_zarr(store.zarr_store(), mode="w", zarr_format=3, consolidated=False, encoding=enc)
-
-
 def run(source: str, target: str, runner: str = "DirectRunner", force: bool = False) -> RunSummary:
     """Ingest the inversion files under ``source`` into ``inversions_zonal_monthly`` under ``target``."""
     summary = RunSummary()
@@ -348,20 +339,15 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         "totals, members " + ", ".join(str(m) for m in ds["member"].values),
         synthetic=inputs_are_synthetic(used),
     )
-    store = pub.prepare(release, force=force)
-    if store is None:
-        summary.up_to_date[DATASET] = release.version
-        return summary
     attrs = {
-        **release.provenance(),
         "title": "Inversion ensemble, monthly land-atmosphere CO2 fluxes",
         "Conventions": "CF-1.10",
         "sign_convention": "positive = flux to the atmosphere (source)",
         "references": "zonal files from NCAR/so-co2-airborne-obs (Long et al. 2021, Science)",
     }
-    write_store(store, ds, attrs)
-    pub.commit(
-        release, validate=validate, catalog_metadata=lambda d: {**describe(d), "refused": summary.refused}
-    )
-    summary.published[DATASET] = release.version
+    encoding = {"time": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian"}}
+    if pub.publish_dataset(release, ds, attrs, validate, encoding, summary.refused, force=force):
+        summary.published[DATASET] = release.version
+    else:
+        summary.up_to_date[DATASET] = release.version
     return summary

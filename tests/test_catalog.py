@@ -143,7 +143,7 @@ def test_describe_handles_a_time_axis_that_is_not_dates() -> None:
 
 
 def test_catalog_holds_no_credentials(s3: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    secrets = {"AWS_ACCESS_KEY_ID": "AKIAFLUXCUBEKEYID0001", "AWS_SECRET_ACCESS_KEY": "fluxcube/secret+KEY",
+    secrets = {"AWS_ACCESS_KEY_ID": "TESTKEYFLUXCUBEID0001", "AWS_SECRET_ACCESS_KEY": "fluxcube/secret+KEY",
                "AWS_SESSION_TOKEN": "fluxcube-session-token-0001"}
     for k, v in secrets.items():
         monkeypatch.setenv(k, v)  # moto accepts any credentials

@@ -85,7 +85,7 @@ def test_memory_url_is_any_fsspec_url() -> None:
 
 # --------------------------------------------------------------------------- credentials and endpoint
 def test_storage_options_carry_only_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAKEYFROMENVIRONMENT")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "TESTKEYFROMENVIRONMENT")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-from-environment")
     monkeypatch.delenv(config.S3_ENDPOINT_ENV, raising=False)
     assert storage_options("s3://bucket/x") == {}

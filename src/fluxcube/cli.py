@@ -64,6 +64,10 @@ RECIPES = {  # name -> (module, what it does)
         "fluxcube.recipes.era5",
         "ERA5 hourly GRIB or CDS NetCDF -> daily Tair, Tmin, Tmax, VPD, Rg, P at 0.5 deg",
     ),
+    "gfas": (
+        "fluxcube.recipes.gfas",
+        "GFAS daily co2fire NetCDF -> fire carbon flux (g C m-2 d-1) at 0.5 deg",
+    ),
     "gcb": (
         "fluxcube.recipes.gcb",
         "Global Carbon Budget tables (2022, 2023) -> global residual land sink per year",

@@ -1,0 +1,392 @@
+"""The GFAS recipe: CAMS GFAS daily fire CO2 emissions (NetCDF) -> daily fire carbon flux, 0.5 degree Zarr.
+
+Input: CAMS Global Fire Assimilation System daily files in their NetCDF layout: variable ``co2fire``
+("Wildfire flux of Carbon Dioxide", units ``kg m**-2 s**-1``, the day's mean rate of CO2 mass), dimensions
+(``time`` or ``valid_time``, ``latitude``, ``longitude``), one time step per UTC day stamped 00:00 UTC.
+The real product is on a 0.1 degree grid (latitude descending 89.95..-89.95, longitude 0.05..359.95);
+the simulated world's files (:mod:`fluxcube.simulate.world`) use the same layout on the world's grid.
+Packed values (``scale_factor``/``add_offset``) and fill values are decoded; missing values stay NaN.
+
+Product ``fire_c`` (g C m-2 d-1), the carbon emitted by fires as CO2::
+
+    fire_c = co2fire [kg CO2 m-2 s-1] x 86400 s d-1 x 1000 g kg-1 x 12.011 / 44.0095 (g C per g CO2)
+
+Grid: the 0.5 degree grid of :mod:`fluxcube.recipes.regions`. A source grid as fine as or finer than
+0.5 degree is regridded first-order conservatively (area-weighted, exact spherical overlap weights:
+:class:`fluxcube.recipes.era5.Regridder`); the 0.1 degree GFAS grid becomes 5x5 block means weighted by
+cell area. A coarser source grid must nest in the 0.5 degree grid (its cell edges on 0.5 degree edges);
+each of its cells then gives its flux density to the 0.5 degree cells inside it (also conservative);
+anything else is refused. Longitudes 0..360 become -180..180; output cells not fully covered are NaN.
+
+Store: ``gfas_fire_daily_0p5deg``, (time, lat, lon), float32, chunks (32 days, 90, 90) like ERA5, the
+days present in the inputs (a day in two files is taken from the first file, by path, with a note).
+Pipelines: Beam pipeline 1 scans each file (variable, units, dimensions, grid, times) and refuses bad
+files; Beam pipeline 2 processes 32-day blocks (one block = one time chunk). The store is validated
+(per-block counts and sums, 0 <= fire_c <= :data:`FIRE_MAX`) and published with :class:`Publisher`. A
+file refused at any stage (missing ``co2fire``, wrong units, truncated) means nothing is published.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from fluxcube.catalog import describe
+from fluxcube.errors import InputError
+from fluxcube.publish import Publisher, Release, iter_files
+from fluxcube.recipes import gridcube
+from fluxcube.recipes.era5 import SPACE_CHUNK, TIME_CHUNK, Regridder, check_grid
+from fluxcube.recipes.fluxnet_pipeline import RunSummary
+from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, RESOLUTION, grid_coords
+from fluxcube.recipes.transforms import (
+    REFUSED,
+    MapOrRefuse,
+    WriteRecords,
+    inputs_are_synthetic,
+    pipeline_options,
+    read_files_on_beam,
+    read_records,
+)
+from fluxcube.storage import Location
+
+RECIPE = "gfas"
+RECIPE_VERSION = "1.0.0"
+DATASET = "gfas_fire_daily_0p5deg"
+VARIABLE = "co2fire"
+PRODUCT = "fire_c"
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
+UNITS = ("kg m**-2 s**-1", "kg m-2 s-1", "kg/m2/s", "kg m^-2 s^-1", "kg/m^2/s", "kg m**-2 s-1")
+M_C, M_CO2 = 12.011, 44.0095  # g mol-1
+#: kg CO2 m-2 s-1 (daily mean rate) -> g C m-2 d-1
+TO_G_C_PER_DAY = 86400.0 * 1000.0 * M_C / M_CO2
+FIRE_MAX = 1.0e4  # g C m-2 d-1: above any plausible daily fire emission
+ATTRS = {
+    "units": "g C m-2 d-1",
+    "long_name": "carbon emitted by fires as CO2 (daily mean flux, positive = to the atmosphere)",
+    "cell_methods": "time: mean (UTC day) area: mean",
+    "source": "CAMS GFAS co2fire (kg CO2 m-2 s-1) x 86400 s x 1000 g/kg x 12.011/44.0095",
+}
+DAY = np.timedelta64(1, "D")
+
+
+def find_files(source: str) -> list[str]:
+    """GFAS NetCDF files under ``source`` (a file or a folder, searched recursively), sorted."""
+    p = Path(source)
+    if p.is_file():
+        return [str(p)]
+    if not p.is_dir():
+        raise InputError(source, "no such file or folder")
+    return sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in NETCDF_SUFFIXES)
+
+
+def _coord(ds: xr.Dataset, names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in ds.variables), None)
+
+
+def check_nesting(path: str, lat: np.ndarray, lon: np.ndarray) -> None:
+    """A grid coarser than 0.5 degree must have its cell edges on 0.5 degree edges."""
+    for axis, values in (("latitude", lat), ("longitude", lon)):
+        d = abs(float(values[1] - values[0]))
+        if d <= RESOLUTION + 1e-6:
+            continue
+        edges = values - d / 2
+        if axis == "latitude":
+            edges = np.clip(edges, -90.0, 90.0)
+        steps = np.array([d, *edges]) / RESOLUTION
+        if np.abs(steps - np.round(steps)).max() > 1e-4:
+            raise InputError(
+                path,
+                f"{VARIABLE}: {axis} spacing {d:g} degrees is coarser than 0.5 degree and its cells do not "
+                "nest in the 0.5 degree grid (edges not on multiples of 0.5 degree)",
+                column=VARIABLE,
+            )
+
+
+def regular(values: np.ndarray) -> np.ndarray:
+    """A regular axis rebuilt in float64 from its first point and mean spacing, rounded to 1e-5 degrees
+    (coordinates stored as float32, as in GFAS files, are off by up to ~1e-6 degrees)."""
+    step = (values[-1] - values[0]) / (values.size - 1)
+    return np.round(values[0] + step * np.arange(values.size), 5)
+
+
+def scan(path: str) -> dict[str, Any]:
+    """Check one GFAS file's metadata (no data values); return its layout, grid and days."""
+    try:
+        ds = xr.open_dataset(path, decode_timedelta=False, cache=False)
+    except Exception as err:  # netCDF4/HDF5 raise OSError, ValueError, RuntimeError...
+        raise InputError(path, f"cannot open as NetCDF (truncated or corrupt?): {err}") from err
+    with ds:
+        if VARIABLE not in ds.data_vars:
+            raise InputError(path, f"no variable {VARIABLE!r} (found {sorted(map(str, ds.data_vars))})")
+        var = ds[VARIABLE]
+        units = str(var.attrs.get("units", "")).strip()
+        if units not in UNITS:
+            raise InputError(
+                path,
+                f"{VARIABLE}: units {units!r}, expected 'kg m**-2 s**-1' (kg CO2 m-2 s-1)",
+                column=VARIABLE,
+            )
+        tdim = next((d for d in ("time", "valid_time") if d in var.dims), None)
+        lat_name = _coord(ds, ("latitude", "lat"))
+        lon_name = _coord(ds, ("longitude", "lon"))
+        if (
+            tdim is None
+            or lat_name is None
+            or lon_name is None
+            or set(var.dims) != {tdim, lat_name, lon_name}
+        ):
+            raise InputError(
+                path,
+                f"{VARIABLE}: dimensions {var.dims}, expected (time, latitude, longitude)",
+                column=VARIABLE,
+            )
+        times = ds[tdim].values
+        if not np.issubdtype(times.dtype, np.datetime64):
+            raise InputError(path, f"{tdim}: cannot decode times (units {ds[tdim].attrs.get('units')!r})")
+        times = times.astype("datetime64[s]")
+        if np.any(times != times.astype("datetime64[D]")):
+            raise InputError(path, f"{tdim}: times not at 00:00 UTC (expected one daily mean per UTC day)")
+        if np.unique(times).size != times.size:
+            raise InputError(path, f"{tdim}: a day occurs twice")
+        lat = np.atleast_1d(ds[lat_name].values).astype("float64")
+        lon = np.atleast_1d(ds[lon_name].values).astype("float64")
+    check_grid(path, VARIABLE, lat, lon)
+    lat, lon = regular(lat), regular(lon)
+    check_nesting(path, lat, lon)
+    try:
+        Regridder(lat, lon)
+    except ValueError as err:
+        raise InputError(path, f"{VARIABLE}: {err}", column=VARIABLE) from err
+    return {
+        "path": path,
+        "time_dim": tdim,
+        "lat_dim": lat_name,
+        "lon_dim": lon_name,
+        "days": [str(t) for t in times.astype("datetime64[D]")],
+        "lat": [round(float(x), 6) for x in lat],
+        "lon": [round(float(x), 6) for x in lon],
+    }
+
+
+def plan(infos: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[Any]], list[str]]:
+    """Days of the store (sorted), day -> [file, index along time] and notes (days in two files)."""
+    where: dict[str, list[Any]] = {}
+    notes: list[str] = []
+    for info in sorted(infos, key=lambda i: i["path"]):
+        dup = [d for d in info["days"] if d in where]
+        if dup:
+            notes.append(f"{info['path']}: {len(dup)} days already in another file: not used")
+        for k, d in enumerate(info["days"]):
+            where.setdefault(d, [info["path"], k])
+    days = sorted(where)
+    if days:
+        span = (np.datetime64(days[-1]) - np.datetime64(days[0])) // DAY + 1
+        if span != len(days):
+            notes.append(f"{span - len(days)} days missing between {days[0]} and {days[-1]}")
+    return days, where, notes
+
+
+def window(infos: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    """Chunk-aligned window (i0, i1, j0, j1) of the 0.5 degree grid that the inputs cover."""
+    i0, i1, j0, j1 = LAT.size, 0, LON.size, 0
+    for info in infos:
+        r = Regridder(np.array(info["lat"]), np.array(info["lon"]))
+        i0, i1, j0, j1 = min(i0, r.i0), max(i1, r.i1), min(j0, r.j0), max(j1, r.j1)
+    c = SPACE_CHUNK
+    return (i0 // c) * c, min(LAT.size, -(-i1 // c) * c), (j0 // c) * c, min(LON.size, -(-j1 // c) * c)
+
+
+def read_days(info: dict[str, Any], index: list[int]) -> np.ndarray:
+    """co2fire (time, lat, lon) in kg m-2 s-1 on the source grid; a failed read is an InputError."""
+    path = info["path"]
+    try:
+        with xr.open_dataset(path, decode_timedelta=False, cache=False) as ds:
+            var = ds[VARIABLE].isel({info["time_dim"]: np.asarray(index)})
+            return np.asarray(
+                var.transpose(info["time_dim"], info["lat_dim"], info["lon_dim"]).values, "float64"
+            )
+    except Exception as err:
+        raise InputError(path, f"cannot read {VARIABLE}: {err} (truncated or corrupt file?)") from err
+
+
+def process_block(
+    start: int,
+    stop: int,
+    days: list[str],
+    where: dict[str, list[Any]],
+    infos: dict[str, dict[str, Any]],
+    win: tuple[int, int, int, int],
+    store: Location,
+) -> dict[str, Any]:
+    """Read, convert and regrid the days ``start:stop``; write them into the store; return checks."""
+    i0, i1, j0, j1 = win
+    out = np.full((stop - start, i1 - i0, j1 - j0), np.nan, dtype="float32")
+    by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for k, day in enumerate(days[start:stop]):
+        path, index = where[day]
+        by_file[path].append((k, index))
+    for path, items in by_file.items():
+        info = infos[path]
+        fields = read_days(info, [i for _, i in items])
+        neg = fields < 0
+        if neg.any():
+            raise InputError(
+                path, f"{VARIABLE}: {int(neg.sum())} negative values (min {np.nanmin(fields):.3g})"
+            )
+        r = Regridder(np.array(info["lat"]), np.array(info["lon"]))
+        out[[k for k, _ in items], r.i0 - i0 : r.i1 - i0, r.j0 - j0 : r.j1 - j0] = r(fields * TO_G_C_PER_DAY)
+    checks = gridcube.write_block(store, {PRODUCT: out}, slice(start, stop), slice(i0, i1), slice(j0, j1))
+    return {"block": [start, stop], "checks": checks}
+
+
+def write_template(store: Location, days: list[str], attrs: dict[str, Any]) -> None:
+    """Coordinates, attributes and the empty (unwritten) float32 variable of the store."""
+    time = np.array(days, dtype="datetime64[D]").astype("datetime64[ns]")
+    chunks = (TIME_CHUNK, SPACE_CHUNK, SPACE_CHUNK)
+    data = da.full((time.size, LAT.size, LON.size), np.nan, dtype="float32", chunks=chunks)
+    coords: dict[str, Any] = dict(grid_coords())
+    coords["time"] = (
+        "time",
+        time,
+        {"standard_name": "time", "long_name": "UTC day", "comment": "start of the UTC day (00:00 UTC)"},
+    )
+    ds = xr.Dataset({PRODUCT: (("time", "lat", "lon"), data, dict(ATTRS))}, coords=coords, attrs=attrs)
+    encoding: dict[str, Any] = {
+        PRODUCT: {"chunks": chunks},
+        "time": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"},
+    }
+    ds.to_zarr(
+        store.zarr_store(), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding
+    )
+
+
+def validate(ds: xr.Dataset, checks: list[dict[str, Any]], win: tuple[int, int, int, int]) -> None:
+    """Each block's count and sum come back from the store; 0 <= fire_c <= FIRE_MAX."""
+    if PRODUCT not in ds:
+        raise ValueError(f"{PRODUCT} missing from the store")
+    i0, i1, j0, j1 = win
+    for c in checks:
+        s0, s1 = c["block"]
+        v = np.asarray(ds[PRODUCT].isel(time=slice(s0, s1), lat=slice(i0, i1), lon=slice(j0, j1)).values)
+        want = c["checks"][PRODUCT]
+        n, total = int(np.isfinite(v).sum()), float(np.nansum(v, dtype="float64"))
+        if n != want["count"] or not np.isclose(total, want["sum"], rtol=1e-6, atol=1e-3):
+            raise ValueError(
+                f"{PRODUCT} days {s0}:{s1}: store has {n} values summing to {total}, wrote {want}"
+            )
+        if n and (np.nanmin(v) < 0 or np.nanmax(v) > FIRE_MAX):
+            raise ValueError(
+                f"{PRODUCT}: values {np.nanmin(v):.4g}..{np.nanmax(v):.4g} outside 0..{FIRE_MAX}"
+            )
+
+
+def write_blocks(
+    days: list[str],
+    where: dict[str, list[Any]],
+    infos: list[dict[str, Any]],
+    win: tuple[int, int, int, int],
+    store: Location,
+    runner: str,
+    run_dir: str,
+) -> list[tuple[int, int]]:
+    """Beam pipeline 2: one element per 32-day block (= one time chunk); return the blocks."""
+    by_path = {i["path"]: i for i in infos}
+    blocks = [(s, min(len(days), s + TIME_CHUNK)) for s in range(0, len(days), TIME_CHUNK)]
+
+    def work(block: tuple[int, int]) -> dict[str, Any]:
+        return process_block(block[0], block[1], days, where, by_path, win, store)
+
+    with beam.Pipeline(options=pipeline_options(runner)) as p:
+        out = (
+            p
+            | "blocks" >> beam.Create(blocks)
+            | "reshuffle" >> beam.Reshuffle()
+            | "process"
+            >> beam.ParDo(MapOrRefuse(work, "process", lambda b: f"days {b[0]}:{b[1]}")).with_outputs(
+                REFUSED, main="ok"
+            )
+        )
+        _ = out.ok | "checks" >> WriteRecords(run_dir, "checks")
+        _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir, "refused")
+    return blocks
+
+
+def run(source: str, target: str, runner: str = "DirectRunner", force: bool = False) -> RunSummary:
+    """Ingest the GFAS files under ``source`` into ``gfas_fire_daily_0p5deg`` published under ``target``."""
+    pub = Publisher(target)
+    files = find_files(source)
+    summary = RunSummary()
+    if not files:
+        summary.warnings.append(f"{source}: no NetCDF files")
+        return summary
+    # Beam pipeline 1 over a pangeo-forge FilePattern of the files
+    infos, summary.refused = read_files_on_beam(files, scan, pub.root.child("_runs"), runner)
+    if summary.refused:
+        summary.warnings.append("refused input: nothing published")
+        return summary
+    days, where, notes = plan(infos)
+    summary.warnings += notes
+    used = sorted({path for path, _ in where.values()})
+    release = Release(
+        name=DATASET,
+        recipe=RECIPE,
+        recipe_version=RECIPE_VERSION,
+        inputs=iter_files(used),
+        description="CAMS GFAS daily fire carbon emissions (fire_c, g C m-2 d-1) on the 0.5 degree grid",
+        params={"grid": "0.5deg", "regrid": "conservative", "chunks": [TIME_CHUNK, SPACE_CHUNK, SPACE_CHUNK]},
+        synthetic=inputs_are_synthetic(used),
+    )
+    store = pub.prepare(release, force=force)
+    if store is None:
+        summary.up_to_date[DATASET] = release.version
+        return summary
+    win = window([i for i in infos if i["path"] in used])
+    attrs = {
+        **release.provenance(),
+        "title": "CAMS GFAS daily fire carbon emissions, 0.5 degree",
+        "Conventions": "CF-1.10",
+        "institution": "derived by fluxcube from CAMS GFAS (Copernicus Atmosphere Monitoring Service)",
+        "conversion": "fire_c [g C m-2 d-1] = co2fire [kg CO2 m-2 s-1] x 86400 x 1000 x 12.011 / 44.0095",
+        "regridding": "first-order conservative (area-weighted, exact spherical cell-overlap weights); "
+        "cells not fully covered by the source grid are NaN",
+        "dropped": json.dumps(notes),
+        "license": "Contains modified Copernicus Atmosphere Monitoring Service information",
+    }
+    run_dir = pub.root.child("_runs", f"{RECIPE}-{uuid.uuid4().hex[:12]}")
+    try:
+        write_template(store, days, attrs)
+        blocks = write_blocks(days, where, infos, win, store, runner, run_dir.url)
+        checks = read_records(run_dir.url, "checks")
+        failed = read_records(run_dir.url, "refused")
+        if failed or len(checks) != len(blocks):
+            summary.refused += sorted(failed, key=lambda r: r["file"])
+            summary.warnings.append("some blocks failed: nothing published")
+            return summary
+        i0, i1, j0, j1 = win
+        pub.commit(
+            release,
+            validate=lambda ds: validate(ds, checks, win),
+            catalog_metadata=lambda ds: {
+                **describe(ds),
+                "refused": summary.refused,
+                "data_extent": {
+                    "lat_min": float(LAT_EDGES[i0]),
+                    "lat_max": float(LAT_EDGES[i1]),
+                    "lon_min": float(LON_EDGES[j0]),
+                    "lon_max": float(LON_EDGES[j1]),
+                },
+            },
+            update_catalog=True,
+        )
+        summary.published[DATASET] = release.version
+        return summary
+    finally:
+        run_dir.remove()

@@ -60,7 +60,6 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import dask.array as da
 import numpy as np
 import scipy.sparse as sp
 import xarray as xr
@@ -71,7 +70,7 @@ from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import gridcube
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, RESOLUTION, grid_coords
+from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, RESOLUTION
 from fluxcube.recipes.transforms import (
     REFUSED,
     MapOrRefuse,
@@ -87,8 +86,7 @@ log = logging.getLogger(__name__)
 RECIPE = "era5"
 RECIPE_VERSION = "1.0.0"
 DATASET = "era5_daily_0p5deg"
-TIME_CHUNK = 32  # days per chunk and per processing block
-SPACE_CHUNK = 90  # cells per chunk along lat and lon
+TIME_CHUNK, SPACE_CHUNK = gridcube.TIME_CHUNK, gridcube.SPACE_CHUNK  # days; 0.5 degree cells
 HOUR = np.timedelta64(1, "h")
 DAY = np.timedelta64(1, "D")
 GRIB_SUFFIXES = (".grib", ".grb", ".grib1", ".grib2", ".grb2")
@@ -814,30 +812,12 @@ def process_block(
 # ------------------------------------------------------------------------------------- the store
 def write_template(store: Location, plan_: Plan, attrs: dict[str, Any]) -> None:
     """Coordinates, attributes and empty (unwritten) float32 variables of the store."""
-    time = np.array(plan_.days, dtype="datetime64[D]").astype("datetime64[ns]")
-    shape = (time.size, LAT.size, LON.size)
-    chunks = (TIME_CHUNK, SPACE_CHUNK, SPACE_CHUNK)
-    data = {
-        p: (("time", "lat", "lon"), da.full(shape, np.nan, dtype="float32", chunks=chunks), dict(PRODUCTS[p]))
-        for p in plan_.products
+    time_attrs = {
+        "standard_name": "time",
+        "long_name": "UTC day",
+        "comment": "start of the UTC day (00:00 UTC); only complete days are present, so days may be missing",
     }
-    coords: dict[str, Any] = dict(grid_coords())
-    coords["time"] = (
-        "time",
-        time,
-        {
-            "standard_name": "time",
-            "long_name": "UTC day",
-            "comment": "start of the UTC day (00:00 UTC); only complete days are present, so days may "
-            "be missing",
-        },
-    )
-    ds = xr.Dataset(data, coords=coords, attrs=attrs)
-    encoding: dict[str, Any] = {p: {"chunks": chunks} for p in plan_.products}
-    encoding["time"] = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"}
-    ds.to_zarr(
-        store.zarr_store(), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding
-    )
+    gridcube.write_template(store, plan_.days, {p: PRODUCTS[p] for p in plan_.products}, attrs, time_attrs)
 
 
 def validate(
@@ -902,18 +882,7 @@ def write_blocks(plan_: Plan, infos: list[FileInfo], store: Location, runner: st
     def work(block: tuple[int, int]) -> dict[str, Any]:
         return process_block(block[0], block[1], plan_, by_path, store)
 
-    with beam.Pipeline(options=pipeline_options(runner)) as p:
-        out = (
-            p
-            | "blocks" >> beam.Create(plan_.blocks())
-            | "reshuffle" >> beam.Reshuffle()
-            | "process"
-            >> beam.ParDo(MapOrRefuse(work, "process", lambda b: f"days {b[0]}:{b[1]}")).with_outputs(
-                REFUSED, main="ok"
-            )
-        )
-        _ = out.ok | "checks" >> WriteRecords(run_dir, "checks")
-        _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir, "refused")
+    gridcube.process_blocks_on_beam(plan_.blocks(), work, run_dir, runner)
 
 
 def run(source: str, target: str, runner: str = "DirectRunner", force: bool = False) -> RunSummary:

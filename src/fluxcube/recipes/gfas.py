@@ -34,8 +34,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
-import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -45,13 +43,9 @@ from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import gridcube
 from fluxcube.recipes.era5 import SPACE_CHUNK, TIME_CHUNK, Regridder, check_grid
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, RESOLUTION, grid_coords
+from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, RESOLUTION
 from fluxcube.recipes.transforms import (
-    REFUSED,
-    MapOrRefuse,
-    WriteRecords,
     inputs_are_synthetic,
-    pipeline_options,
     read_files_on_beam,
     read_records,
 )
@@ -249,23 +243,12 @@ def process_block(
 
 def write_template(store: Location, days: list[str], attrs: dict[str, Any]) -> None:
     """Coordinates, attributes and the empty (unwritten) float32 variable of the store."""
-    time = np.array(days, dtype="datetime64[D]").astype("datetime64[ns]")
-    chunks = (TIME_CHUNK, SPACE_CHUNK, SPACE_CHUNK)
-    data = da.full((time.size, LAT.size, LON.size), np.nan, dtype="float32", chunks=chunks)
-    coords: dict[str, Any] = dict(grid_coords())
-    coords["time"] = (
-        "time",
-        time,
-        {"standard_name": "time", "long_name": "UTC day", "comment": "start of the UTC day (00:00 UTC)"},
-    )
-    ds = xr.Dataset({PRODUCT: (("time", "lat", "lon"), data, dict(ATTRS))}, coords=coords, attrs=attrs)
-    encoding: dict[str, Any] = {
-        PRODUCT: {"chunks": chunks},
-        "time": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"},
+    time_attrs = {
+        "standard_name": "time",
+        "long_name": "UTC day",
+        "comment": "start of the UTC day (00:00 UTC)",
     }
-    ds.to_zarr(
-        store.zarr_store(), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding
-    )
+    gridcube.write_template(store, days, {PRODUCT: ATTRS}, attrs, time_attrs)
 
 
 def validate(ds: xr.Dataset, checks: list[dict[str, Any]], win: tuple[int, int, int, int]) -> None:
@@ -304,18 +287,7 @@ def write_blocks(
     def work(block: tuple[int, int]) -> dict[str, Any]:
         return process_block(block[0], block[1], days, where, by_path, win, store)
 
-    with beam.Pipeline(options=pipeline_options(runner)) as p:
-        out = (
-            p
-            | "blocks" >> beam.Create(blocks)
-            | "reshuffle" >> beam.Reshuffle()
-            | "process"
-            >> beam.ParDo(MapOrRefuse(work, "process", lambda b: f"days {b[0]}:{b[1]}")).with_outputs(
-                REFUSED, main="ok"
-            )
-        )
-        _ = out.ok | "checks" >> WriteRecords(run_dir, "checks")
-        _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir, "refused")
+    gridcube.process_blocks_on_beam(blocks, work, run_dir, runner)
     return blocks
 
 

@@ -97,7 +97,6 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import dask.array as da
 import numpy as np
 import xarray as xr
 from pangeo_forge_recipes.patterns import ConcatDim, FilePattern
@@ -107,7 +106,7 @@ from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import gridcube
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, grid_coords
+from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES
 from fluxcube.recipes.transforms import (
     REFUSED,
     MapOrRefuse,
@@ -127,8 +126,7 @@ EVI_DATASET = "modis_mod13q1_sites"
 LANDCOVER_DATASET = "modis_mcd12q1_sites"
 FPAR_DATASET = "modis_mcd15a3h_sites"
 
-TIME_CHUNK = 32  # days per chunk and per processing block (as ERA5)
-SPACE_CHUNK = 90  # 0.5 degree cells per chunk along lat and lon
+TIME_CHUNK, SPACE_CHUNK = gridcube.TIME_CHUNK, gridcube.SPACE_CHUNK  # days (as ERA5); 0.5 degree cells
 
 # ----------------------------------------------------------------------------- sinusoidal grid
 SIN_RADIUS = 6371007.181  # m, the MODIS sinusoidal sphere
@@ -606,25 +604,12 @@ def process_block(start: int, stop: int, plan_: GridPlan, store: Location) -> di
 
 def write_grid_template(store: Location, plan_: GridPlan, attrs: dict[str, Any]) -> None:
     """Coordinates, attributes and empty float32 variables of the gridded store."""
-    time = np.array(plan_.dates, dtype="datetime64[D]").astype("datetime64[ns]")
-    shape = (time.size, LAT.size, LON.size)
-    chunks = (TIME_CHUNK, SPACE_CHUNK, SPACE_CHUNK)
-    data = {
-        p: (("time", "lat", "lon"), da.full(shape, np.nan, dtype="float32", chunks=chunks), dict(a))
-        for p, a in GRID_PRODUCTS.items()
+    time_attrs = {
+        "standard_name": "time",
+        "long_name": "acquisition (composite start) date",
+        "comment": "UTC day",
     }
-    coords: dict[str, Any] = dict(grid_coords())
-    coords["time"] = (
-        "time",
-        time,
-        {"standard_name": "time", "long_name": "acquisition (composite start) date", "comment": "UTC day"},
-    )
-    ds = xr.Dataset(data, coords=coords, attrs=attrs)
-    encoding: dict[str, Any] = {p: {"chunks": chunks} for p in GRID_PRODUCTS}
-    encoding["time"] = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"}
-    ds.to_zarr(
-        store.zarr_store(), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding
-    )
+    gridcube.write_template(store, plan_.dates, GRID_PRODUCTS, attrs, time_attrs)
 
 
 def validate_grid(ds: xr.Dataset, checks: list[dict[str, Any]], window: tuple[int, int, int, int]) -> None:
@@ -1167,18 +1152,9 @@ def run_grid(
     def work(block: tuple[int, int]) -> dict[str, Any]:
         return process_block(block[0], block[1], plan_, store)
 
-    with beam.Pipeline(options=pipeline_options(runner)) as p:
-        out = (
-            p
-            | "blocks" >> beam.Create(plan_.blocks())
-            | "reshuffle" >> beam.Reshuffle()
-            | "process"
-            >> beam.ParDo(MapOrRefuse(work, "process", lambda b: f"dates {b[0]}:{b[1]}")).with_outputs(
-                REFUSED, main="ok"
-            )
-        )
-        _ = out.ok | "checks" >> WriteRecords(run_dir.url, "checks")
-        _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir.url, "process-refused")
+    gridcube.process_blocks_on_beam(
+        plan_.blocks(), work, run_dir.url, runner, refused_kind="process-refused", label="dates"
+    )
     checks = read_records(run_dir.url, "checks")
     failed = read_records(run_dir.url, "process-refused")
     if failed or len(checks) != len(plan_.blocks()):

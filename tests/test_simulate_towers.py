@@ -20,6 +20,7 @@ from fluxcube.simulate.network import (
     load_network,
 )
 from fluxcube.simulate.towers import GC_PER_UMOL_DAY, write_towers
+from fluxcube.simulate.truth import DEFAULT_SINK_SCALE, simulate_truth
 from fluxcube.simulate.weather import day_length
 
 DATA = config.data_dir()
@@ -205,6 +206,45 @@ def test_bias_can_be_switched_off_or_set_by_site(tmp_path: Path, network, bias: 
     shift = (both["NEE_VUT_REF"] - both["NEE"]).groupby(both["site"]).mean()
     assert shift[tropical] == pytest.approx(0.0, abs=1e-5)
     assert shift[temperate] == pytest.approx(0.0, abs=1e-5) if bias == "off" else shift[temperate] < -0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# sink scale shared with the grid; representativeness
+# ---------------------------------------------------------------------------------------------
+
+
+def test_towers_share_the_grid_truth_unless_representativeness_is_asked(tmp_path: Path, network) -> None:
+    names = [pick(network, "DBF", False), pick(network, "ENF", False), pick(network, "EBF", True)]
+    info = network.sites.set_index("sitename").loc[names]
+    kwargs = dict(sites=names, data_dir=DATA, noise=False, start_year=2012, end_year=2012, site_years=False)
+    write_towers(tmp_path / "shared", **kwargs)
+    write_towers(tmp_path / "stands", representativeness=3.0, **kwargs)
+    shared, stands = observed_vs_truth(tmp_path / "shared"), observed_vs_truth(tmp_path / "stands")
+    for out, scale in ((shared, DEFAULT_SINK_SCALE), (stands, 3.0 * DEFAULT_SINK_SCALE)):
+        # the towers' truth is the process model at the site with that sink scale (the grid's by default)
+        _, fl = simulate_truth(
+            info["lat"], info["lon"], info["classid"], "2012-01-01", "2012-12-31", 0, sink_scale=scale
+        )
+        for i, name in enumerate(names):
+            got = out[out["site"] == name].sort_values("date")["NEE"].to_numpy()
+            np.testing.assert_allclose(got, fl.nee[:, i], atol=1e-5)  # g C m-2 d-1, 6 decimals in the file
+    annual_shared = shared.groupby("site")["NEE"].sum()  # g C m-2 yr-1
+    annual_stands = stands.groupby("site")["NEE"].sum()
+    assert (annual_stands < annual_shared - 20).all()  # stronger sinks in the stands
+    meta = json.loads((tmp_path / "stands" / "SYNTHETIC.json").read_text())
+    assert meta["sink_scale"] == DEFAULT_SINK_SCALE and meta["representativeness"] == 3.0
+    with pytest.raises(ValueError, match="representativeness 0"):
+        write_towers(tmp_path / "bad", representativeness=0.0, **kwargs)
+
+
+def test_cli_defaults_are_the_shared_sink_scale() -> None:
+    import inspect
+
+    from fluxcube import cli
+
+    for command in (cli.simulate_towers, cli.simulate_world):
+        option = inspect.signature(command).parameters["sink_scale"].default
+        assert option.default == DEFAULT_SINK_SCALE
 
 
 # ---------------------------------------------------------------------------------------------

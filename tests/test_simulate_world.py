@@ -2,7 +2,8 @@
 recipes (ERA5, GCB, inversions) ingesting the simulated files unchanged.
 
 Two small worlds: 4 degrees for 2011-2012 (the 2012 European drought inside) with every component, and
-10 degrees for 2012 with daily ERA5 files, written twice to check that the bytes repeat.
+10 degrees for 2012 with daily ERA5 files, written twice (in process and on a two-worker Dask cluster) to
+check that the bytes repeat.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from distributed import get_task_stream
 
+from fluxcube import cluster
+from fluxcube.errors import InputError
 from fluxcube.publish import Publisher
-from fluxcube.simulate import gridded, truth
+from fluxcube.simulate import gridded, towers, truth
 from fluxcube.simulate.fire import FIRE_PFTS, KG_CO2_PER_G_C
 from fluxcube.simulate.inversions_sim import FILE_NAME, GCB_FILE, member_names
 from fluxcube.simulate.landmask import PFT_CLASSES, WorldGrid
@@ -47,10 +51,13 @@ def small(tmp_path_factory: pytest.TempPathFactory):
         regions="boxes",
         era5_files="daily",
         n_inversions=3,
+        max_band_cells=200,  # bands of 3 rows: several tasks per step
     )
-    first = write_world(base / "a", **kwargs)
-    second = write_world(base / "b", **kwargs)
-    return base, first, second
+    first = write_world(base / "a", **kwargs)  # in this process
+    with cluster.client(2) as c, get_task_stream(c) as tasks:  # the same on two Dask workers
+        second = write_world(base / "b", client=c, **kwargs)
+    ran = [t["key"] if isinstance(t["key"], str) else t["key"][0] for t in tasks.data]
+    return base, first, second, ran
 
 
 def _static(out: Path) -> xr.Dataset:
@@ -140,17 +147,40 @@ def test_drought_turns_europe_from_sink_to_source(world) -> None:
     assert summer[2012] - summer[2011] > 0.3
 
 
-def test_grid_truth_is_the_towers_truth_when_unscaled() -> None:
+@pytest.mark.parametrize("sink_scale", [truth.DEFAULT_SINK_SCALE, 1.0])
+def test_grid_truth_is_the_towers_truth(sink_scale: float) -> None:
+    """The same sink scale (the default for both) gives a cell exactly the truth of a tower at its centre."""
     lat, lon, pfts = np.array([51.1, -2.6, 45.0]), np.array([10.5, -60.2, -90.0]), ["DBF", "EBF", "CRO"]
-    r_ref, sink = gridded.reference_respiration(lat, lon, pfts, seed=0, sink_scale=1.0)
-    want_r, want_s = truth.diagnose_r_ref(lat, lon, pfts, seed=0)
-    assert np.array_equal(r_ref, want_r) and np.array_equal(sink, want_s)
+    r_ref, sink = truth.diagnose_r_ref(lat, lon, pfts, seed=0, sink_scale=sink_scale)
     by = gridded.simulate_band(lat, lon, pfts, r_ref, sink, 2012, 0, truth.DEFAULT_DROUGHT, 0)
-    weather, fluxes = truth.simulate_truth(lat, lon, pfts, "2012-01-01", "2012-12-31", seed=0)
+    weather, fluxes = truth.simulate_truth(
+        lat, lon, pfts, "2012-01-01", "2012-12-31", seed=0, sink_scale=sink_scale
+    )
     assert np.array_equal(by.nee, fluxes.nee) and np.array_equal(by.gpp, fluxes.gpp)
     assert np.array_equal(by.weather["tair"][1:], weather.tair)
-    scaled, _ = gridded.reference_respiration(lat, lon, pfts, seed=0, sink_scale=0.5)
+    assert np.array_equal(fluxes.r_ref, r_ref)
+    scaled, _ = truth.diagnose_r_ref(lat, lon, pfts, seed=0, sink_scale=0.5 * sink_scale)
     assert (scaled > r_ref).all()  # a smaller sink fraction respires more
+
+
+def test_night_bias_carried_to_the_tropical_forest(world) -> None:
+    """The towers' night-time bias over the world's tropical EBF, from the files, against the process model
+    run again in memory for those cells (float64, the model's own day length)."""
+    out, summary = world
+    table = towers.gridded_night_bias(out, 0.3).set_index("year")
+    grid = summary.grid
+    lat, lon = grid.cell_lat(), grid.cell_lon()
+    cells = np.flatnonzero((grid.pft == "EBF") & (np.abs(lat) <= 23.5))
+    assert cells.size >= 5
+    r_ref, sink = truth.diagnose_r_ref(lat[cells], lon[cells], ["EBF"] * cells.size, 0)
+    by = gridded.simulate_band(lat[cells], lon[cells], ["EBF"] * cells.size, r_ref, sink, 2012, 0, None, 0)
+    night = 1.0 - by.weather["daylength"][1:] / 24.0
+    want = -(0.3 * by.reco * night * grid.cell_area()[cells]).sum() / 1e15  # Pg C yr-1
+    assert table.loc[2012, "night_bias"] == pytest.approx(want, rel=1e-4)
+    assert table.loc[2012, "NEE"] == pytest.approx(summary.global_annual.set_index("year").loc[2012, "NEE"])
+    assert (table["night_bias"] < -0.5).all()  # a sizeable fraction of the global sink (Pg C yr-1)
+    with pytest.raises(InputError, match=r"world_static\.nc"):
+        towers.gridded_night_bias(out / "absent")
 
 
 # ------------------------------------------------------------------------------------------- fire
@@ -173,7 +203,7 @@ def test_fire_only_where_and_when_burned(world) -> None:
     grid = summary.grid
     cells = np.flatnonzero(np.isin(grid.pft, ["SAV", "WSA", "GRA", "EBF"]))[:60]
     lat, lon, pfts = grid.cell_lat()[cells], grid.cell_lon()[cells], list(grid.pft[cells])
-    r_ref, sink = gridded.reference_respiration(lat, lon, pfts, 0)
+    r_ref, sink = truth.diagnose_r_ref(lat, lon, pfts, 0)
     by = gridded.simulate_band(lat, lon, pfts, r_ref, sink, 2012, 0, None, 7)
     w = {k: v[1:] for k, v in by.weather.items()}
     on = by.fire > 0
@@ -299,7 +329,7 @@ def test_gcb_recipe_ingests_the_table(world, tmp_path: Path) -> None:
 def test_era5_recipe_ingests_the_drivers(small, tmp_path: Path) -> None:
     from fluxcube.recipes import era5
 
-    base, first, _ = small
+    base, first, *_ = small
     source = tmp_path / "era5"
     source.mkdir()
     for name in ("era5_2012-07-14", "era5_2012-07-15", "era5_2012-07-16"):
@@ -340,7 +370,12 @@ def test_era5_layout(world) -> None:
 
 # ------------------------------------------------------------------------- files and determinism
 def test_same_seed_same_bytes_and_synthetic_everywhere(small) -> None:
-    base, first, _ = small
+    """Written twice, in this process and on two Dask workers: the same bytes in every file."""
+    base, first, second, ran = small
+    assert sum(k.startswith("_write_year") for k in ran) == 1  # the year was a task on the cluster
+    assert sum(k.startswith("diagnose_r_ref") for k in ran) >= 2  # and R_ref a task per band
+    assert set(second.task_peak_rss_mib) == {"year_2012"} and second.task_peak_rss_mib["year_2012"] > 50
+    assert first.global_annual.equals(second.global_annual)
     a_files = sorted(p.relative_to(base / "a") for p in (base / "a").rglob("*") if p.is_file())
     b_files = sorted(p.relative_to(base / "b") for p in (base / "b").rglob("*") if p.is_file())
     assert a_files == b_files and len(a_files) > 370  # 366 daily ERA5 files among them

@@ -6,13 +6,12 @@ model of :mod:`fluxcube.simulate.truth` on it and keeps the year (and the last d
 which the ERA5 accumulations ending at 00 UTC on 1 January need). A year's values therefore depend only
 on the seed, the cell and the year, not on the world's period or on how the grid is cut into bands.
 
-``R_ref`` is diagnosed once per cell by :func:`reference_respiration`: the same equilibrium as
-:func:`fluxcube.simulate.truth.diagnose_r_ref`, with the target sink fraction multiplied by
-``sink_scale`` (``sink_scale = 1`` gives exactly the towers' ``R_ref``). With the towers' sink fractions
-(``sink_scale = 1``) the global land would take up about 17 Pg C per year, five times too much (the
-fractions were set to match FLUXNET sites, which over-represent strong sinks); the world's default 0.17
-gives a global NEE of about -3.2 Pg C per year (2001-2017 mean; -1.7 to -4.6 in single years), and
-with fire (about +1 Pg C per year) a net land sink of about 2.2 Pg C per year.
+``R_ref`` is diagnosed once per cell by :func:`fluxcube.simulate.truth.diagnose_r_ref` with the world's
+``sink_scale`` (default :data:`~fluxcube.simulate.truth.DEFAULT_SINK_SCALE`, the towers' default too): with
+the unscaled PFT sink fractions (set to match FLUXNET sites) the global land would take up about 17 Pg C
+per year, five times too much; 0.17 gives a global NEE of about -3.2 Pg C per year (2001-2017 mean; -1.7
+to -4.6 in single years), and with fire (about +1 Pg C per year) a net land sink of about 2.2 Pg C per
+year. With the same ``sink_scale`` a cell's truth is exactly the towers' truth at its centre and PFT.
 """
 
 from __future__ import annotations
@@ -24,40 +23,13 @@ import numpy as np
 import pandas as pd
 
 from fluxcube.simulate.fire import fire_emissions
-from fluxcube.simulate.truth import (
-    REFERENCE_YEARS,
-    basal_respiration_factor,
-    ecosystem_fluxes,
-    fapar,
-    gross_primary_production,
-    parameter_arrays,
-    sink_fractions,
-)
+from fluxcube.simulate.truth import DEFAULT_SINK_SCALE, ecosystem_fluxes
 from fluxcube.simulate.weather import DroughtSpec, generate_weather
 
-DEFAULT_SINK_SCALE = 0.17
+__all__ = ["DEFAULT_SINK_SCALE", "WEATHER_VARS", "BandYear", "simulate_band"]
 _FIRE_STREAM = 130
 #: weather variables kept for the drivers and the remote sensing (time, point)
 WEATHER_VARS = ("tair", "rg", "rpot", "precip", "vpd", "wai", "daylength")
-
-
-def reference_respiration(
-    lat: np.ndarray, lon: np.ndarray, pfts: Sequence[str], seed: int, sink_scale: float = DEFAULT_SINK_SCALE
-) -> tuple[np.ndarray, np.ndarray]:
-    """``R_ref`` (g C m-2 d-1 at 15 degC) and sink fraction (1) per point, diagnosed in 1996-2000.
-
-    As :func:`fluxcube.simulate.truth.diagnose_r_ref` with the sink fraction times ``sink_scale``.
-    """
-    y0, y1 = REFERENCE_YEARS
-    weather = generate_weather(lat, lon, f"{y0 - 1}-01-01", f"{y1}-12-31", seed=seed, drought=None)
-    prm = parameter_arrays(pfts)
-    fpar = fapar(weather, prm)
-    ref = weather.dates.year >= y0
-    gpp = gross_primary_production(weather, prm, fpar)[ref].mean(axis=0)
-    factor = basal_respiration_factor(weather, prm)[ref].mean(axis=0)
-    sink = sink_fractions(pfts, weather) * sink_scale
-    r_ref = (1.0 - prm["k_gpp"] - sink) * gpp / np.maximum(factor, 1e-9)
-    return r_ref, sink
 
 
 @dataclass

@@ -20,6 +20,14 @@ half hours, 0..1). The observation model, all fluxes in g C m-2 d-1 (NEE positiv
 - Meteorology: ``TA_F`` + N(0, 0.3 K), ``SW_IN_F`` x lognormal 3 % (at most ``SW_IN_POT``),
   ``VPD_F`` x lognormal 5 %, ``P_F`` as is; QC 1, or 0 in outages.
 
+- Representativeness (off by default): ``representativeness = k`` puts every tower in a stand whose
+  sink fraction is ``k`` times that of the grid cell around it (``sink_scale * k`` instead of
+  ``sink_scale``, :func:`fluxcube.simulate.truth.diagnose_r_ref`): towers in actively growing,
+  undisturbed stands. The stand's own fluxes are the towers' truth (``towers_truth.csv``); the gridded
+  world (:func:`fluxcube.simulate.world.write_world`, same ``sink_scale``) keeps the cell's. With the
+  default ``k = 1`` a tower and its grid cell share the truth (same place and PFT), and the night-time
+  bias above is the only systematic error of the towers.
+
 ``noise=False`` writes perfect towers (no random error, gaps or method noise); the bias stays.
 With ``halfhourly=True`` the same observations are also disaggregated to half hours
 (:func:`halfhourly_frame`), so the daily mean of the half-hourly NEE equals the daily file's.
@@ -42,13 +50,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from fluxcube.errors import InputError
 from fluxcube.simulate.network import SITEINFO_COLUMNS, TowerNetwork, load_network
-from fluxcube.simulate.truth import Fluxes, simulate_truth
+from fluxcube.simulate.truth import DEFAULT_SINK_SCALE, Fluxes, simulate_truth
 from fluxcube.simulate.weather import (
     DEFAULT_DROUGHT,
     SOLAR_CONSTANT,
     DroughtSpec,
     Weather,
+    day_length,
     earth_sun_distance_factor,
     saturation_vapour_pressure,
     solar_declination,
@@ -97,6 +107,49 @@ def bias_fractions(sites: pd.DataFrame, tropical_night_bias: float | Mapping[str
         tropical_ebf = (sites["classid"] == "EBF") & (sites["lat"].abs() <= TROPICS_DEG)
         b = np.where(tropical_ebf, float(tropical_night_bias), 0.0)
     return pd.Series(np.asarray(b, dtype=float), index=names.to_numpy(), name="bias_fraction")
+
+
+def gridded_night_bias(world_dir: str | Path, fraction: float = 0.3) -> pd.DataFrame:
+    """The towers' night-time bias carried over to the whole tropical evergreen forest of a world.
+
+    What a model that learned the biased tropical EBF towers perfectly would add to the world's NEE:
+    per year, the sum over the world's EBF cells within 23.5 degrees of the equator of ``fraction x Reco x
+    (1 - daylength / 24) x cell area`` (the towers' observation model, :func:`observe_daily`), read from
+    ``world_dir``'s ``truth/truth_<YYYY>.nc`` (Reco, g C m-2 d-1) and ``truth/world_static.nc`` (PFT,
+    cell area). Returns columns ``year``, ``night_bias`` (Pg C yr-1, negative: a stronger sink) and
+    ``NEE`` (the world's true global NEE, Pg C yr-1, from ``truth/global_annual.csv``).
+    """
+    import netCDF4
+
+    truth_dir = Path(world_dir) / "truth"
+    for name in ("world_static.nc", "global_annual.csv"):
+        if not (truth_dir / name).is_file():
+            raise InputError(str(truth_dir / name), "missing: expected a world written by write_world")
+    with netCDF4.Dataset(truth_dir / "world_static.nc") as st:
+        lat = np.asarray(st["lat"][:], dtype=float)
+        meanings = st["pft"].getncattr("flag_meanings").split()
+        rows = np.flatnonzero(np.abs(lat) <= TROPICS_DEG)
+        ebf = np.asarray(st["pft"][rows, :]) == meanings.index("EBF")
+        area = np.asarray(st["cell_area"][rows, :], dtype=float)
+    glob = pd.read_csv(truth_dir / "global_annual.csv")
+    out = []
+    for year in glob["year"]:
+        total = 0.0
+        if not (truth_dir / f"truth_{year}.nc").is_file():
+            raise InputError(
+                str(truth_dir / f"truth_{year}.nc"), "missing: the world's daily truth (component truth)"
+            )
+        with netCDF4.Dataset(truth_dir / f"truth_{year}.nc") as nc:
+            n_days = nc.dimensions["time"].size
+            for d0 in range(0, n_days, 32):  # a month of tropical rows at a time
+                d1 = min(d0 + 32, n_days)
+                reco = np.ma.filled(nc["Reco"][d0:d1, rows[0] : rows[-1] + 1, :].astype(float), np.nan)
+                doy = np.arange(d0 + 1, d1 + 1)[:, None]
+                night = 1.0 - day_length(lat[rows][None, :], doy) / 24.0  # (day, row)
+                flux = fraction * reco * night[:, :, None]  # g C m-2 d-1
+                total += float(np.nansum(np.where(ebf[None], flux, 0.0) * area[None]))
+        out.append({"year": int(year), "night_bias": -total / 1e15})
+    return pd.DataFrame(out).merge(glob[["year", "NEE"]], on="year")
 
 
 @dataclass
@@ -356,15 +409,21 @@ def write_towers(
     halfhourly: bool = False,
     site_years: bool = True,
     drought: DroughtSpec | None = DEFAULT_DROUGHT,
+    sink_scale: float = DEFAULT_SINK_SCALE,
+    representativeness: float = 1.0,
 ) -> list[Path]:
     """Simulate the tower network and write it in FLUXNET2015 formats under ``out_dir``.
 
     Years ``start_year..end_year`` (inclusive); ``sites``, ``data_dir``, ``site_years``: see
     :func:`fluxcube.simulate.network.load_network`; ``tropical_night_bias``: see
-    :func:`bias_fractions` (fraction, 0..1); ``noise``, ``halfhourly``, units: see the module
+    :func:`bias_fractions` (fraction, 0..1); ``sink_scale`` (dimensionless): the truth's, as the
+    gridded world's; ``representativeness`` (dimensionless, > 0): the towers' stands take up that many
+    times their grid cell's sink fraction (1: none); ``noise``, ``halfhourly``, units: see the module
     docstring. Returns the written files: site files (DD, then HH), the site table, the truth and
     ``SYNTHETIC.json``. The same arguments give byte-identical files.
     """
+    if not representativeness > 0:
+        raise ValueError(f"representativeness {representativeness}: expected a factor > 0 (1: none)")
     out = Path(out_dir)
     network = load_network(data_dir, sites, start_year, end_year, seed, site_years)
     table = network.sites
@@ -372,7 +431,14 @@ def write_towers(
         raise ValueError(f"no tower has data in {start_year}-{end_year}; try site_years=False")
     first, last = int(table["year_start"].min()), int(table["year_end"].max())
     weather, fluxes = simulate_truth(
-        table["lat"], table["lon"], table["classid"], f"{first}-01-01", f"{last}-12-31", seed, drought
+        table["lat"],
+        table["lon"],
+        table["classid"],
+        f"{first}-01-01",
+        f"{last}-12-31",
+        seed,
+        drought,
+        sink_scale=sink_scale * representativeness,
     )
     biases = bias_fractions(table, tropical_night_bias)
     folder = out / "sites" / "fluxnet2015"
@@ -406,6 +472,8 @@ def write_towers(
         "noise": noise,
         "halfhourly": halfhourly,
         "drought": asdict(drought) if drought is not None else None,
+        "sink_scale": sink_scale,
+        "representativeness": representativeness,
     }
     meta_path = _write_metadata(out / "SYNTHETIC.json", arguments, network, biases)
     log.info("wrote %d simulated towers (%s network) to %s", len(table), network.network_source, out)

@@ -16,11 +16,19 @@ plant functional type (IGBP) ``p`` and the weather of :mod:`fluxcube.simulate.we
 
 ``R_ref`` (g C m-2 d-1 at 15 degC, moist soil) is not a PFT constant: it is diagnosed per location
 so that the ecosystem is a modest sink in its own climate, ``mean(NEE) = -s * mean(GPP)`` over the
-reference years 1996-2000 (no drought), with ``s = sink_fraction(PFT) * m`` and ``m`` in 0.2..1.8 a
-smooth random function of location (disturbance history, regrowth). A PFT-constant ``R_ref`` makes
-warm sites of a PFT strong sources and cold ones strong sinks, which no flux network shows; the
+reference years 1996-2000 (no drought), with ``s = sink_fraction(PFT) * m * sink_scale`` and ``m`` in
+0.2..1.8 a smooth random function of location (disturbance history, regrowth). A PFT-constant ``R_ref``
+makes warm sites of a PFT strong sources and cold ones strong sinks, which no flux network shows; the
 equilibrium diagnosis keeps sites plausible and leaves the weather (and the drought) to make the
 departures. Because the reference years are fixed, the truth does not depend on the requested period.
+
+``sink_scale`` (dimensionless, default :data:`DEFAULT_SINK_SCALE` = 0.17) is shared by the towers and the
+gridded world, so a tower and the grid cell around it have the same truth (same place and PFT). The PFT
+sink fractions of :data:`PFT_PARAMS` were set to match FLUXNET sites; integrated over the land they would
+take up 15-17 Pg C per year, five times the real residual land sink. Scaled by 0.17 the global NEE is
+about -3.2 Pg C per year (2001-2017), and with fire a net land sink of about 2.2 Pg C per year. Towers
+that sit in stronger sinks than their surroundings are an option of the towers
+(:func:`fluxcube.simulate.towers.write_towers`, ``representativeness``), off by default.
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ PAR_FRACTION = 0.48  # PAR / global radiation (energy)
 T_REF = 15.0  # degC, reference temperature of R_ref
 REFERENCE_YEARS = (1996, 2000)  # climate in which R_ref is diagnosed (inclusive)
 GSI_WINDOW = 35  # days
+#: multiplies every PFT sink fraction, for the towers and the grid alike (see the module docstring)
+DEFAULT_SINK_SCALE = 0.17
 RECENT_GPP_WINDOW = 14  # days
 
 
@@ -221,9 +231,17 @@ def sink_fractions(pfts: Sequence[str], weather: Weather) -> np.ndarray:
 
 
 def diagnose_r_ref(
-    lat: np.ndarray, lon: np.ndarray, pfts: Sequence[str], seed: int
+    lat: np.ndarray,
+    lon: np.ndarray,
+    pfts: Sequence[str],
+    seed: int,
+    sink_scale: float = DEFAULT_SINK_SCALE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``R_ref`` (g C m-2 d-1) and sink fraction per point from the reference climate (module docstring)."""
+    """``R_ref`` (g C m-2 d-1 at 15 degC) and sink fraction (1) per point from the reference climate.
+
+    The sink fraction is :func:`sink_fractions` times ``sink_scale`` (module docstring). Raises
+    ``ValueError`` when the scaled fraction leaves no basal respiration (``R_ref <= 0``) at some point.
+    """
     y0, y1 = REFERENCE_YEARS
     weather = generate_weather(lat, lon, f"{y0 - 1}-01-01", f"{y1}-12-31", seed=seed, drought=None)
     prm = parameter_arrays(pfts)
@@ -231,7 +249,12 @@ def diagnose_r_ref(
     ref = weather.dates.year >= y0
     gpp = gross_primary_production(weather, prm, fpar)[ref].mean(axis=0)
     factor = basal_respiration_factor(weather, prm)[ref].mean(axis=0)
-    sink = sink_fractions(pfts, weather)
+    sink = sink_fractions(pfts, weather) * sink_scale
+    if sink_scale < 0 or np.any(1.0 - prm["k_gpp"] - sink <= 0):
+        raise ValueError(
+            f"sink_scale {sink_scale}: expected 0 <= sink_scale and sink fraction x sink_scale < 1 - k_gpp "
+            f"at every point (largest scaled sink fraction {float(sink.max()):.3f})"
+        )
     r_ref = (1.0 - prm["k_gpp"] - sink) * gpp / np.maximum(factor, 1e-9)
     return r_ref, sink
 
@@ -244,17 +267,19 @@ def simulate_truth(
     end: str | pd.Timestamp,
     seed: int = 0,
     drought: DroughtSpec | None = DEFAULT_DROUGHT,
+    sink_scale: float = DEFAULT_SINK_SCALE,
 ) -> tuple[Weather, Fluxes]:
     """Weather (see its units) and true fluxes (g C m-2 d-1) at points for dates ``start..end``.
 
     ``lat``, ``lon`` in degrees, ``pfts`` IGBP classes; a spin-up year before ``start`` is simulated
-    and dropped so phenology and respiration memory do not depend on the start date.
+    and dropped so phenology and respiration memory do not depend on the start date. ``sink_scale``
+    (dimensionless) multiplies the sink fractions (:func:`diagnose_r_ref`).
     """
     lat = np.atleast_1d(np.asarray(lat, dtype=float))
     lon = np.atleast_1d(np.asarray(lon, dtype=float))
     pfts = list(pfts)
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    r_ref, sink = diagnose_r_ref(lat, lon, pfts, seed)
+    r_ref, sink = diagnose_r_ref(lat, lon, pfts, seed, sink_scale)
     weather = generate_weather(lat, lon, start - pd.DateOffset(years=1), end, seed=seed, drought=drought)
     fluxes = ecosystem_fluxes(weather, pfts, r_ref, sink)
     return weather.select(start, end), fluxes.select(start, end)
@@ -286,7 +311,9 @@ def _cycle_stats(obs: pd.DataFrame, sim: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def compare_with_cardamom(data_dir: str | Path, seed: int = 0) -> pd.DataFrame:
+def compare_with_cardamom(
+    data_dir: str | Path, seed: int = 0, sink_scale: float = DEFAULT_SINK_SCALE
+) -> pd.DataFrame:
     """Seasonal-cycle agreement of simulated and real monthly GPP and NEE per PFT.
 
     Reads ``sites/monthly-cardamom/validation_<SITE>.csv`` (monthly GPP, NEE in g C m-2 d-1) for
@@ -295,6 +322,8 @@ def compare_with_cardamom(data_dir: str | Path, seed: int = 0) -> pd.DataFrame:
     ``n_sites``; for ``gpp`` and ``nee``: Pearson ``r`` and mean ``bias`` (sim - obs, g C m-2 d-1)
     of the PFT-mean seasonal cycle (southern sites shifted by six months), the obs and sim means,
     and the median per-site ``r`` (sites with 10+ months of cycle). Row ``ALL``: every site.
+    ``sink_scale``: the truth's (dimensionless, :func:`diagnose_r_ref`); towers with a representativeness
+    factor ``k`` are compared with ``sink_scale * k``.
     """
     data_dir = Path(data_dir)
     info = pd.read_csv(data_dir / "sites/metadata/siteinfo_fluxnet2015.csv").set_index("sitename")
@@ -308,7 +337,15 @@ def compare_with_cardamom(data_dir: str | Path, seed: int = 0) -> pd.DataFrame:
     obs = obs.assign(year=obs["Date"] // 100, month=obs["Date"] % 100)
     sites = info.loc[obs["site"].unique()]
     y0, y1 = int(obs["year"].min()), int(obs["year"].max())
-    _, fl = simulate_truth(sites["lat"], sites["lon"], sites["classid"], f"{y0}-01-01", f"{y1}-12-31", seed)
+    _, fl = simulate_truth(
+        sites["lat"],
+        sites["lon"],
+        sites["classid"],
+        f"{y0}-01-01",
+        f"{y1}-12-31",
+        seed,
+        sink_scale=sink_scale,
+    )
     monthly = []
     for name, values in (("GPP", fl.gpp), ("NEE", fl.nee)):
         m = pd.DataFrame(values, index=fl.dates, columns=sites.index).resample("MS").mean().stack()

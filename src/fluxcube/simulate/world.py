@@ -1,7 +1,9 @@
 """The simulated world's gridded twin of the global inputs, written in the sources' own formats.
 
 :func:`write_world` writes, under ``out_dir``, year by year and band of grid rows by band (memory is
-bounded by one band-year, whatever the grid and period):
+bounded by one band-year, whatever the grid and period), in this process or on a Dask cluster
+(:mod:`fluxcube.cluster`): one task per band for the R_ref diagnosis, one task per year writing all of
+that year's files (the same bytes either way):
 
 ===================== =====================================================================================
 folder                files (layout: module docstrings)
@@ -39,10 +41,10 @@ import json
 import logging
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import netCDF4
 import numpy as np
@@ -51,10 +53,14 @@ import pandas as pd
 from fluxcube.recipes.regions import EARTH_RADIUS, OTHER_LAND, REGIONS
 from fluxcube.simulate import era5_sim, modis, ncfiles
 from fluxcube.simulate.fire import FIRE_PFTS, KG_CO2_PER_G_C
-from fluxcube.simulate.gridded import DEFAULT_SINK_SCALE, BandYear, reference_respiration, simulate_band
+from fluxcube.simulate.gridded import BandYear, simulate_band
 from fluxcube.simulate.inversions_sim import FILE_NAME, GCB_FILE, write_gcb_table, write_inversions
 from fluxcube.simulate.landmask import PFT_CLASSES, WorldGrid
+from fluxcube.simulate.truth import DEFAULT_SINK_SCALE, diagnose_r_ref
 from fluxcube.simulate.weather import DEFAULT_DROUGHT, DroughtSpec
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +75,17 @@ TRUTH_VARS = {
 QUANTITIES = ("NEE", "GPP", "Reco", "fire")
 HOURS_SINCE = era5_sim.HOURS_SINCE
 _MODIS_STREAM = 120
+T = TypeVar("T")
 
 
 @dataclass
 class WorldSummary:
-    """What :func:`write_world` wrote: files, the grid, true integrals, timings (s) and peak RSS (MiB)."""
+    """What :func:`write_world` wrote: files, the grid, true integrals, timings (s) and peak RSS (MiB).
+
+    ``peak_rss_mib``: of the calling process; ``task_peak_rss_mib``: per year (``"year_<YYYY>"``), the peak
+    RSS of the process that wrote it (a Dask worker, or the calling process), MiB; ``task_cpu_seconds``:
+    the CPU seconds (user + system) each year's task took.
+    """
 
     out_dir: Path
     files: list[Path]
@@ -82,6 +94,8 @@ class WorldSummary:
     regional_monthly: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mib: float = 0.0
+    task_peak_rss_mib: dict[str, float] = field(default_factory=dict)
+    task_cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _peak_rss_mib() -> float:
@@ -363,6 +377,126 @@ def _write_json(path: Path, meta: dict[str, Any]) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class _YearJob:
+    """What every year task needs (sent once to each Dask worker): the world's fixed inputs."""
+
+    out: Path
+    grid: WorldGrid
+    r_ref: np.ndarray
+    sink: np.ndarray
+    attrs: dict[str, Any]
+    bands: list[tuple[int, int]]
+    seed: int
+    drought: DroughtSpec | None
+    want: frozenset[str]
+    era5_files: str
+    era5_years: tuple[int, ...] | None
+    end_year: int
+    onedeg: OneDegree | None
+
+
+@dataclass
+class _YearResult:
+    """One year's true integrals (month, region, quantity; Pg C per month), its 1 degree monthly sums of
+    NEE + fire (month, 180, 360; g C per cell and month) or None, the task's wall and CPU seconds and the
+    peak RSS (MiB) of the process that ran it."""
+
+    year: int
+    integrals: np.ndarray
+    onedeg_sum: np.ndarray | None
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
+
+
+def _run_tasks(
+    client: Client | None, fn: Callable[..., T], arguments: Sequence[tuple[Any, ...]]
+) -> Iterator[tuple[int, T]]:
+    """``(i, fn(*arguments[i]))`` for every i: in order in this process (``client`` None), or as they
+    finish on ``client``'s cluster (all submitted at once; each result is released once taken)."""
+    if client is None:
+        for i, args in enumerate(arguments):
+            yield i, fn(*args)
+        return
+    from distributed import as_completed
+
+    futures = {client.submit(fn, *args, pure=False): i for i, args in enumerate(arguments)}
+    for future in as_completed(futures):
+        result = future.result()
+        i = futures[future]
+        future.release()
+        yield i, result
+
+
+def _year_components(want: frozenset[str], era5_years: tuple[int, ...] | None, year: int) -> set[str]:
+    """The components written for ``year`` (ERA5 only in ``era5_years`` when given)."""
+    return set(want) - ({"era5"} if era5_years is not None and year not in era5_years else set())
+
+
+def _write_year(job: _YearJob, year: int) -> _YearResult:
+    """Simulate ``year`` band by band, write its files, return its integrals (a task of its own).
+
+    Only this task writes the year's files, so years can run in any order and in parallel; memory is
+    one band-year plus the open files' chunk caches.
+    """
+    t_year, cpu_year = time.perf_counter(), time.process_time()
+    grid = job.grid
+    n_lon = grid.shape[1]
+    lat_c, lon_c, area_c, region_c = grid.cell_lat(), grid.cell_lon(), grid.cell_area(), grid.cell_region()
+    region_ids = [OTHER_LAND, *sorted(REGIONS)]
+    integrals = np.zeros((12, len(region_ids), len(QUANTITIES)))  # Pg C per month
+    onedeg_sum = np.zeros((12, 180, 360)) if job.onedeg is not None else None
+    dates = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
+    want_y = _year_components(job.want, job.era5_years, year)
+    band_rows = job.bands[0][1] - job.bands[0][0]
+    files_y = _open_year_files(
+        job.out, year, dates, grid, job.attrs, band_rows, want_y, year == job.end_year, job.era5_files
+    )
+    month_starts = np.flatnonzero(dates.is_month_start)
+    try:
+        for i0, i1 in job.bands:
+            pos = grid.band_cells(i0, i1)
+            if not pos.size:
+                _write_empty_band(files_y, i0, i1, grid, dates)
+                continue
+            by = simulate_band(
+                lat_c[pos],
+                lon_c[pos],
+                list(grid.pft[pos]),
+                job.r_ref[pos],
+                job.sink[pos],
+                year,
+                job.seed,
+                job.drought,
+                i0,
+            )
+            in_band = grid.cells[pos] - i0 * n_lon
+            _write_band(files_y, by, pos, in_band, i0, i1, grid, job.seed, set(job.want))
+            # true integrals: g C -> Pg C per month and region
+            a = area_c[pos]
+            reg = np.searchsorted(region_ids, region_c[pos])
+            for q, values in enumerate((by.nee, by.gpp, by.reco, by.fire)):
+                monthly = np.add.reduceat(values, month_starts, axis=0)
+                for m in range(12):
+                    integrals[m, :, q] += (
+                        np.bincount(reg, weights=monthly[m] * a, minlength=len(region_ids)) / 1e15
+                    )
+            if job.onedeg is not None and onedeg_sum is not None:
+                net = np.add.reduceat(by.nee + by.fire, month_starts, axis=0)  # g C m-2 per month
+                onedeg_sum += job.onedeg.integrate(_slab(net, in_band, i1 - i0, n_lon, 0.0), i0, i1)
+    finally:
+        files_y.close()
+    return _YearResult(
+        year,
+        integrals,
+        onedeg_sum,
+        time.perf_counter() - t_year,
+        time.process_time() - cpu_year,
+        _peak_rss_mib(),
+    )
+
+
 def write_world(
     out_dir: str | Path,
     grid_deg: float = 0.5,
@@ -379,18 +513,26 @@ def write_world(
     era5_years: Sequence[int] | None = None,
     max_band_cells: int = 3000,
     progress: Callable[[str], None] | None = None,
+    workers: int = 0,
+    client: Client | None = None,
 ) -> WorldSummary:
     """Simulate the gridded world for ``start_year..end_year`` and write it under ``out_dir``.
 
     ``grid_deg``: cell size (see :mod:`fluxcube.simulate.landmask`); ``seed``: every random stream;
     ``data_dir``: real sample data for the Natural Earth regions (``regions="auto"`` uses it when present,
     else boxes); ``n_inversions``: ensemble members; ``drought``: the regional drought (None: off);
-    ``sink_scale``: multiplies the PFT sink fractions of the truth (:mod:`fluxcube.simulate.gridded`);
+    ``sink_scale`` (dimensionless): multiplies the PFT sink fractions of the truth, as the towers'
+    (:func:`fluxcube.simulate.truth.diagnose_r_ref`);
     ``components``: any of :data:`COMPONENTS` (the truth and its integrals are always computed; "truth"
     writes the daily truth files); ``era5_files``: "monthly" (CDS monthly downloads) or "daily";
-    ``era5_years``: the years with ERA5 files (default all: about 4 GB per year at 0.5 degree);
-    ``max_band_cells``: cells per band (memory). Returns a
-    :class:`WorldSummary`. The same arguments give byte-identical files.
+    ``era5_years``: the years with ERA5 files (default all: about 2.4 GB per year at 0.5 degree);
+    ``max_band_cells``: cells per band (memory per task); ``progress``: called with a line per step.
+
+    Execution: ``workers = 0`` (default) runs every task in this process; ``workers = n`` runs them on a
+    Dask cluster of ``n`` workers from :mod:`fluxcube.cluster`, or on ``client``'s cluster when one is
+    given (its workers must see ``out_dir``). The tasks are the R_ref diagnosis of each band and the
+    writing of each year (every file of a year is written by one task; memory per task: one band-year).
+    Returns a :class:`WorldSummary`. The same arguments give byte-identical files whichever way they run.
     """
     era5_sim.file_spans(pd.DatetimeIndex([]), era5_files)  # checks the name
     unknown = set(components) - set(COMPONENTS)
@@ -398,50 +540,82 @@ def write_world(
         raise ValueError(f"unknown components {sorted(unknown)}; expected some of {COMPONENTS}")
     if end_year < start_year:
         raise ValueError(f"end_year {end_year} before start_year {start_year}")
+    if workers < 0:
+        raise ValueError(f"workers {workers}: expected 0 (this process) or a number of Dask workers")
+    if client is None and workers > 0:
+        from fluxcube.cluster import client as cluster_client
+
+        with cluster_client(workers) as c:
+            return _write_world(out_dir, _arguments(locals()), progress, c)
+    return _write_world(out_dir, _arguments(locals()), progress, client)
+
+
+def _arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The generator parameters of :func:`write_world` (the arguments that decide the bytes)."""
+    return {k: arguments[k] for k in _PARAMETERS}
+
+
+_PARAMETERS = (
+    "grid_deg",
+    "start_year",
+    "end_year",
+    "seed",
+    "data_dir",
+    "n_inversions",
+    "drought",
+    "sink_scale",
+    "regions",
+    "components",
+    "era5_files",
+    "era5_years",
+    "max_band_cells",
+)
+
+
+def _write_world(
+    out_dir: str | Path,
+    arguments: dict[str, Any],
+    progress: Callable[[str], None] | None,
+    client: Client | None,
+) -> WorldSummary:
+    """:func:`write_world` with its checked ``arguments``, on ``client``'s cluster or (None) in process."""
     t_start = time.perf_counter()
     say = progress or log.info
     out = Path(out_dir)
-    params = _params(
-        grid_deg=grid_deg,
-        start_year=start_year,
-        end_year=end_year,
-        seed=seed,
-        data_dir=data_dir,
-        n_inversions=n_inversions,
-        drought=drought,
-        sink_scale=sink_scale,
-        regions=regions,
-        components=tuple(components),
-        era5_files=era5_files,
-        era5_years=None if era5_years is None else tuple(era5_years),
-        max_band_cells=max_band_cells,
-    )
+    a = dict(arguments)
+    components = tuple(a["components"])
+    era5_years = None if a["era5_years"] is None else tuple(a["era5_years"])
+    params = _params(**{**a, "components": components, "era5_years": era5_years})
+    seed, start_year, end_year = a["seed"], a["start_year"], a["end_year"]
     attrs = ncfiles.synthetic_attrs(seed, params)
     seconds: dict[str, float] = {}
 
-    grid = WorldGrid.build(grid_deg, seed, data_dir, regions)
+    grid = WorldGrid.build(a["grid_deg"], seed, a["data_dir"], a["regions"])
     attrs["region_source"] = grid.region_source
     n_lat, n_lon = grid.shape
-    bands = _bands(grid, max_band_cells)
+    bands = _bands(grid, a["max_band_cells"])
     band_rows = bands[0][1] - bands[0][0]
-    lat_c, lon_c, area_c, region_c = grid.cell_lat(), grid.cell_lon(), grid.cell_area(), grid.cell_region()
+    lat_c, lon_c, area_c = grid.cell_lat(), grid.cell_lon(), grid.cell_area()
     seconds["grid"] = time.perf_counter() - t_start
+    n_workers = 0 if client is None else len(client.scheduler_info()["workers"])
+    where = f"on {n_workers} Dask workers" if client is not None else "in this process"
     say(
-        f"world grid {grid_deg} deg: {grid.cells.size} land cells, {len(bands)} bands, regions "
-        f"from {grid.region_source}"
+        f"world grid {a['grid_deg']} deg: {grid.cells.size} land cells, {len(bands)} bands, regions "
+        f"from {grid.region_source}; running {where}"
     )
 
-    # R_ref once per cell (reference climate 1996-2000)
-    t0 = time.perf_counter()
+    # R_ref once per cell (reference climate 1996-2000), one task per band
+    t0, c0 = time.perf_counter(), time.process_time()
     r_ref = np.empty(grid.cells.size)
     sink = np.empty(grid.cells.size)
-    for i0, i1 in bands:
-        pos = grid.band_cells(i0, i1)
-        if pos.size:
-            r_ref[pos], sink[pos] = reference_respiration(
-                lat_c[pos], lon_c[pos], list(grid.pft[pos]), seed, sink_scale
-            )
+    cell_bands = [pos for pos in (grid.band_cells(i0, i1) for i0, i1 in bands) if pos.size]
+    band_args = [(lat_c[pos], lon_c[pos], list(grid.pft[pos]), seed, a["sink_scale"]) for pos in cell_bands]
+    for k, (b, (r, s_)) in enumerate(_run_tasks(client, diagnose_r_ref, band_args), start=1):
+        r_ref[cell_bands[b]], sink[cell_bands[b]] = r, s_
+        if k % max(1, len(cell_bands) // 10) == 0 or k == len(cell_bands):
+            say(f"R_ref: {k}/{len(cell_bands)} bands")
     seconds["r_ref"] = time.perf_counter() - t0
+    seconds["r_ref_cpu_caller"] = time.process_time() - c0  # CPU seconds of this process (serial: all)
     files = [
         write_static(out / "truth" / "world_static.nc", grid, r_ref, sink, attrs),
         write_region_mask(out / "regions" / "RECCAP2_land_region_masks_synthetic.nc", grid, attrs),
@@ -450,57 +624,44 @@ def write_world(
     years = list(range(start_year, end_year + 1))
     months = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-01", freq="MS")
     region_ids = [OTHER_LAND, *sorted(REGIONS)]
-    integrals = np.zeros((len(months), len(region_ids), len(QUANTITIES)))  # Pg C per month
-    want = set(components)
+    want = frozenset(components)
     onedeg = OneDegree(grid) if "inversions" in want else None
-    onedeg_sum = np.zeros((len(months), 180, 360)) if onedeg else None
-
-    for y_index, year in enumerate(years):
-        t_year = time.perf_counter()
+    job = _YearJob(
+        out,
+        grid,
+        r_ref,
+        sink,
+        attrs,
+        bands,
+        seed,
+        a["drought"],
+        want,
+        a["era5_files"],
+        era5_years,
+        end_year,
+        onedeg,
+    )
+    for year in years:
         dates = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
-        want_y = want - ({"era5"} if era5_years is not None and year not in era5_years else set())
-        files_y = _open_year_files(
-            out, year, dates, grid, attrs, band_rows, want_y, year == end_year, era5_files
+        want_y = _year_components(want, era5_years, year)
+        files += _year_paths(out, year, dates, want_y, year == end_year, a["era5_files"])
+    integrals = np.zeros((len(months), len(region_ids), len(QUANTITIES)))  # Pg C per month
+    onedeg_sum = np.zeros((len(months), 180, 360)) if onedeg else None
+    peaks: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    shared = job if client is None else client.scatter(job, broadcast=True)
+    for k, (_, result) in enumerate(_run_tasks(client, _write_year, [(shared, y) for y in years]), start=1):
+        y_index = result.year - start_year
+        integrals[y_index * 12 : y_index * 12 + 12] = result.integrals
+        if onedeg_sum is not None and result.onedeg_sum is not None:
+            onedeg_sum[y_index * 12 : y_index * 12 + 12] = result.onedeg_sum
+        seconds[f"year_{result.year}"] = result.seconds
+        peaks[f"year_{result.year}"] = result.peak_rss_mib
+        cpu[f"year_{result.year}"] = result.cpu_seconds
+        say(
+            f"{result.year} written ({k}/{len(years)} years): {result.seconds:.1f} s, "
+            f"peak RSS of its process {result.peak_rss_mib:.0f} MiB"
         )
-        files += _year_paths(out, year, dates, want_y, year == end_year, era5_files)
-        month_starts = np.flatnonzero(dates.is_month_start)
-        try:
-            for i0, i1 in bands:
-                pos = grid.band_cells(i0, i1)
-                if not pos.size:
-                    _write_empty_band(files_y, i0, i1, grid, dates)
-                    continue
-                by = simulate_band(
-                    lat_c[pos],
-                    lon_c[pos],
-                    list(grid.pft[pos]),
-                    r_ref[pos],
-                    sink[pos],
-                    year,
-                    seed,
-                    drought,
-                    i0,
-                )
-                in_band = grid.cells[pos] - i0 * n_lon
-                _write_band(files_y, by, pos, in_band, i0, i1, grid, seed, want)
-                # true integrals: g C -> Pg C per month and region
-                a = area_c[pos]
-                reg = np.searchsorted(region_ids, region_c[pos])
-                for q, values in enumerate((by.nee, by.gpp, by.reco, by.fire)):
-                    monthly = np.add.reduceat(values, month_starts, axis=0)
-                    for m in range(12):
-                        integrals[y_index * 12 + m, :, q] += (
-                            np.bincount(reg, weights=monthly[m] * a, minlength=len(region_ids)) / 1e15
-                        )
-                if onedeg is not None:
-                    net = np.add.reduceat(by.nee + by.fire, month_starts, axis=0)  # g C m-2 per month
-                    onedeg_sum[y_index * 12 : y_index * 12 + 12] += onedeg.integrate(
-                        _slab(net, in_band, i1 - i0, n_lon, 0.0), i0, i1
-                    )
-        finally:
-            files_y.close()
-        seconds[f"year_{year}"] = time.perf_counter() - t_year
-        say(f"{year}: {seconds[f'year_{year}']:.1f} s, peak RSS {_peak_rss_mib():.0f} MiB")
 
     regional = _regional_frame(integrals, months, region_ids, grid)
     glob = _global_frame(regional)
@@ -519,7 +680,7 @@ def write_world(
             months,
             onedeg.region,
             onedeg.land_area,
-            n_inversions,
+            a["n_inversions"],
             seed,
             attrs,
         )
@@ -557,7 +718,7 @@ def write_world(
     files.append(_write_json(out / "SYNTHETIC.json", meta))
     seconds["total"] = time.perf_counter() - t_start
     say(f"world written to {out} in {seconds['total']:.1f} s, peak RSS {_peak_rss_mib():.0f} MiB")
-    return WorldSummary(out, files, grid, glob, regional, seconds, _peak_rss_mib())
+    return WorldSummary(out, files, grid, glob, regional, seconds, _peak_rss_mib(), peaks, cpu)
 
 
 def _bands(grid: WorldGrid, max_cells: int) -> list[tuple[int, int]]:

@@ -116,8 +116,9 @@ def test_detha_matches_hesseflux_documented_values(sites_dir: Path) -> None:
     -> -18.68 -15.63 -19.61 -15.54 -12.40 -15.33 with quality 1 1 1 2 2 2."""
     df = read_halfhourly(sites_dir / "halfhourly" / "Example_DETha98.txt")
     res = mds_gapfill(*(df[c].to_numpy() for c in ("NEE", "Rg", "Tair", "VPD")))
-    np.testing.assert_allclose(res.filled[11006:11012], [-18.68, -15.63, -19.61, -15.54, -12.40, -15.33],
-                               atol=0.005)
+    np.testing.assert_allclose(
+        res.filled[11006:11012], [-18.68, -15.63, -19.61, -15.54, -12.40, -15.33], atol=0.005
+    )
     np.testing.assert_array_equal(res.qc[11006:11012], [1, 1, 1, 2, 2, 2])
 
 

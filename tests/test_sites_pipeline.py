@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fluxcube.sites import process_site, read_halfhourly
+from fluxcube.sites.pipeline import monthly_products
 from fluxcube.sites.synthetic import synthetic_site
 
 DE_THA = (50.9636, 13.5669, 1.0)
@@ -65,3 +66,45 @@ def test_short_record_and_no_night_data() -> None:
     assert "no measured night-time NEE" in steps["partition_nighttime"]
     assert "night-time" in steps["partition_daytime"]
     assert "no night-time records" in steps["ustar"]
+
+
+def test_ustar_scenarios(detha, data_dir: Path) -> None:
+    """U05/U50/U95: NEE filtered with the 5/50/95 % bootstrap thresholds, recomputed here from the QC'd
+    NEE, u* and the night mask; daily sums recomputed by reshaping to days x 48 half-hours."""
+    hh, daily = detha
+    assert hh.attrs["steps"]["ustar_scenarios"] == "ok"
+    thr = [float(hh[f"ustar_threshold_U{p}"].iloc[0]) for p in ("05", "50", "95")]
+    row = hh.attrs["ustar"]
+    assert thr == pytest.approx([row["p05"][0], row["p50"][0], row["p95"][0]]) and thr[0] <= thr[1] <= thr[2]
+    raw = read_halfhourly(data_dir / "sites" / "halfhourly" / "Example_DETha98.txt")["NEE"].to_numpy()
+    qc_ok = np.isfinite(raw) & (hh["NEE_flag"].to_numpy() < 2)  # plausible, not a spike
+    night, u = hh["night"].to_numpy(bool), hh["Ustar"].to_numpy()
+    kept = []
+    for tag, t in zip(("U05", "U50", "U95"), thr, strict=True):
+        with np.errstate(invalid="ignore"):
+            expected = qc_ok & ~(night & ~(u >= t))
+        np.testing.assert_array_equal(hh[f"NEE_{tag}_fqc"].to_numpy() == 0, expected)
+        assert np.isfinite(hh[f"NEE_{tag}_f"]).all()
+        # REddyProc's useCase vignette: mean GPP 5.01 / 5.15 / 5.08 umol m-2 s-1 for its U05 / U50 / U95
+        assert 4.8 < hh[f"GPP_{tag}_NT"].mean() < 5.4
+        days = hh[f"NEE_{tag}_f"].to_numpy().reshape(-1, 48).sum(axis=1) * 1800 * 12.011e-6
+        np.testing.assert_allclose(daily[f"NEE_{tag}"].to_numpy(), days, rtol=1e-12)
+        kept.append(int(expected.sum()))
+    assert kept[0] >= kept[1] >= kept[2] and kept[0] > kept[2]
+    assert daily.attrs["units"]["GPP_U95_NT"] == "g m-2 d-1"
+
+
+def test_monthly_products(detha) -> None:
+    """Monthly means, uncertainty sqrt(sum sigma_d^2) / n and gap-filled fraction, recomputed per month."""
+    _, daily = detha
+    monthly = monthly_products(daily)
+    assert len(monthly) == 12 and monthly.attrs["units"]["NEE"] == "g m-2 d-1"
+    for month, got in monthly.iterrows():
+        days = daily[daily.index.month == month.month]
+        assert got["NEE_n_days"] == len(days) == days.index.days_in_month[0]
+        assert got["NEE"] == pytest.approx(days["NEE"].sum() / len(days), rel=1e-12)
+        assert got["NEE_unc"] == pytest.approx(np.sqrt((days["NEE_unc"] ** 2).sum()) / len(days), rel=1e-12)
+        assert got["NEE_frac_filled"] == pytest.approx(days["NEE_frac_filled"].mean(), rel=1e-12)
+        assert got["GPP_U95_NT"] == pytest.approx(days["GPP_U95_NT"].mean(), rel=1e-12)
+    # annual NEE from the months (weighted by days) equals the annual sum of the days
+    assert (monthly["NEE"] * monthly["NEE_n_days"]).sum() == pytest.approx(daily["NEE"].sum(), rel=1e-12)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fluxcube.publish import Publisher
-from fluxcube.sites.pipeline import process_site
+from fluxcube.sites.pipeline import monthly_products, process_site
 from fluxcube.sites.run import run, site_inputs
 from fluxcube.sites.timestamps import read_halfhourly
 
@@ -37,7 +37,7 @@ def published(sites_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
 
 def test_stores_published_and_bad_file_refused(published: tuple) -> None:
     _, _, summary = published
-    assert set(summary.published) == {"sites_processed_hh", "sites_processed_dd"}
+    assert set(summary.published) == {"sites_processed_hh", "sites_processed_dd", "sites_processed_mm"}
     assert summary.sites["sites_processed_dd"] == ["DE-Tha"]
     assert [r["file"].rsplit("/", 1)[-1] for r in summary.refused] == ["XX-Bad_broken.csv"]
     assert "line 2" in summary.refused[0]["error"] and "NEE" in summary.refused[0]["error"]
@@ -65,6 +65,15 @@ def test_store_equals_direct_processing(published: tuple, sites_dir: Path) -> No
     utc = (hh.index - pd.Timedelta(hours=1)).to_numpy()
     np.testing.assert_array_equal(store_hh["NEE_f"].sel(time=utc).values, hh["NEE_f"].to_numpy(dtype=float))
     assert store_hh["NEE_f"].attrs["units"] == "umol m-2 s-1"
+    for col in ("NEE_U05_f", "NEE_U95_f", "GPP_U50_NT"):
+        np.testing.assert_array_equal(store_hh[col].sel(time=utc).values, hh[col].to_numpy(dtype=float))
+    assert "U95" in store_hh["NEE_U95_f"].attrs["long_name"]
+    monthly = monthly_products(daily)
+    store_mm = pub.open("sites_processed_mm").sel(site="DE-Tha")
+    for col in ("NEE", "NEE_unc", "NEE_frac_filled", "GPP_DT", "NEE_U05"):
+        got = store_mm[col].sel(time=monthly.index.to_numpy()).values
+        np.testing.assert_array_equal(got, monthly[col].to_numpy(dtype=float))
+    assert store_mm["NEE"].attrs["units"] == "g m-2 d-1" and store_mm.sizes["time"] == 12
 
 
 def test_rerun_is_up_to_date(published: tuple) -> None:

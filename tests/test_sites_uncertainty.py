@@ -47,8 +47,9 @@ def test_incomplete_days_are_not_invented() -> None:
 
 def test_monthly_from_daily() -> None:
     days = pd.date_range("2001-01-01", periods=59, freq="D")
-    daily = pd.DataFrame({"value": np.r_[np.full(31, 1.0), np.full(28, 3.0)], "sigma": 0.5,
-                          "frac_filled": 0.1}, index=days)
+    daily = pd.DataFrame(
+        {"value": np.r_[np.full(31, 1.0), np.full(28, 3.0)], "sigma": 0.5, "frac_filled": 0.1}, index=days
+    )
     out = monthly_from_daily(daily)
     np.testing.assert_allclose(out["value"], [1.0, 3.0])
     np.testing.assert_allclose(out["sigma"], [0.5 / np.sqrt(31), 0.5 / np.sqrt(28)])

@@ -16,6 +16,7 @@ import numpy as np
 
 #: model(params (B', P), rows (B',)) -> (prediction (B', M), jacobian (B', M, P)) for the problems ``rows``
 Model = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+BOUND_TOL = 1e-6  # relative distance (to 1 + |bound|) at which a parameter counts as sitting on its bound
 
 
 @dataclass
@@ -40,6 +41,7 @@ def fit_batch(
     upper: np.ndarray | None = None,
     max_iter: int = 200,
     rtol: float = 1e-9,
+    fixed: np.ndarray | None = None,
 ) -> BatchFit:
     """Minimise sum(weight * (y - model(p))**2) for every row of ``y`` (B, M) separately.
 
@@ -48,6 +50,7 @@ def fit_batch(
     would cross one goes 90 % of the way to it). A problem has
     converged when a step lowers its residual sum of squares by less than ``rtol`` (relative) or moves
     no parameter by more than ``rtol`` (relative); each iteration works on unconverged problems only.
+    ``fixed`` (B, P) boolean: parameters held at their ``p0`` value (the others are fitted).
     """
     p = np.array(p0, dtype=np.float64, copy=True)
     b, n_par = p.shape
@@ -70,6 +73,19 @@ def fit_batch(
         jw = np.swapaxes(jr * w[..., None], 1, 2)  # (B, P, M)
         a = jw @ jr
         g = (jw @ (yr - pr)[..., None])[..., 0]
+        # active set: a parameter at a bound (within BOUND_TOL) whose gradient points outside is held
+        # there and the others solve the reduced problem (else they crawl while it creeps to the bound)
+        pr_ = p[rows]
+        with np.errstate(invalid="ignore"):
+            held = (np.isfinite(lo) & (pr_ - lo <= BOUND_TOL * (1 + np.abs(lo))) & (g <= 0)) | (
+                np.isfinite(hi) & (hi - pr_ <= BOUND_TOL * (1 + np.abs(hi))) & (g >= 0)
+            )
+        if fixed is not None:
+            held |= fixed[rows]
+        if held.any():
+            free = ~held
+            a = a * (free[:, :, None] & free[:, None, :]) + held[:, :, None] * eye
+            g = np.where(held, 0.0, g)
         diag = np.maximum(np.einsum("bpp->bp", a), 1e-12)
         step = _solve(a + lam[rows, None, None] * diag[:, :, None] * eye, g)
         trial = _inside(p[rows], step, lo, hi)

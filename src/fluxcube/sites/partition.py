@@ -26,6 +26,9 @@ alpha [0, 0.22] umol J-1, beta0 [0, 250) umol m-2 s-1, k >= 0 hPa-1, rb >= 0. A 
 when alpha or rb end at zero (the data ask for negative values), beta0 reaches 250 or exceeds four
 times its starting value (no light saturation in the data); rejected windows are bridged by their
 neighbours. Predictions of neighbouring windows are interpolated by time distance (REddyProc).
+As REddyProc: with the NEE uncertainty given, a prior on beta0 (SD from the window's relative NEE
+uncertainty); windows whose alpha ends at 0.22 are refitted with alpha fixed to the previous valid
+window's. Not done: uncertainty-weighted fits (an option), parameter bootstrap, E0 smoothing.
 """
 
 from __future__ import annotations
@@ -266,13 +269,23 @@ def daytime_partition(
     sigma: np.ndarray | None = None,
     min_records: int = 10,
     e0: float | None = None,
+    weighted: bool = False,
+    beta_prior: bool = True,
+    alpha_fallback: bool = True,
 ) -> DayResult:
     """Day-time partitioning (module docstring).
 
     ``nee`` NEE (only records with ``use`` true, i.e. measured and u*-filtered, are fitted); ``temp_f``
     (degC), ``vpd_f`` (hPa) and ``rg_f`` (W m-2) gap-filled drivers; ``rpot`` potential radiation
-    (W m-2) to tell day from night; ``sigma`` optional NEE uncertainty (umol m-2 s-1) for weighted fits;
-    ``e0`` (K) prescribes the temperature sensitivity instead of estimating it from night-time data.
+    (W m-2) to tell day from night; ``sigma`` optional NEE uncertainty (umol m-2 s-1); ``e0`` (K)
+    prescribes the temperature sensitivity instead of estimating it from night-time data.
+    REddyProc's refinements: ``beta_prior`` (used when ``sigma`` is given) adds its prior on beta0
+    (centred on the starting value, SD = 20 x the window's median relative NEE uncertainty x beta0 /
+    sqrt(n), weighted against the data as in REddyProc's uncertainty-weighted cost);
+    ``alpha_fallback`` refits windows whose alpha ends at its upper bound (0.22 umol J-1) with alpha
+    fixed to that of the nearest earlier window with a valid fit (0.22 if none), as REddyProc's
+    ``optimLRCBounds``; ``weighted`` weights the fit by 1/sigma^2 (REddyProc does; off by default because
+    it lowered the agreement with REddyProc's and ONEFlux's outputs on CZ-Lnz, DK-Fou and US-Wi7).
     Raises :class:`StepError` when there is no night-time or day-time data to fit.
     """
     n = nee.size
@@ -298,7 +311,9 @@ def daytime_partition(
     if not np.isfinite(e0).any():
         raise StepError("day-time partitioning", "no night-time window gave a temperature sensitivity")
     e0, rref_night = _fill_forward_back(e0), _fill_forward_back(rref_night)
-    weight_all = np.ones(n) if sigma is None else 1.0 / np.maximum(sigma, 1e-3) ** 2
+    sig = None if sigma is None else np.maximum(np.asarray(sigma, float), 1e-3)
+    weight_all = np.ones(n) if sig is None or not weighted else 1.0 / sig**2
+    extra = {"sigma": sig if beta_prior else None, "weighted": weighted and sig is not None}
     params = np.full((starts.size, 4), np.nan)
     width = np.zeros(starts.size, np.int64)
     anchor = np.full(starts.size, -1, np.int64)
@@ -306,8 +321,26 @@ def daytime_partition(
     for first_offset, n_win in ((0, 4), (-2, 8)):
         groups = window_groups(day, daysel, starts[todo] + first_offset, n_win)
         p, good = _fit_lrc(
-            groups, nee, rg_f, vpd_f, temp_f, weight_all, e0[todo], rref_night[todo], min_records
+            groups, nee, rg_f, vpd_f, temp_f, weight_all, e0[todo], rref_night[todo], min_records, **extra
         )
+        if alpha_fallback:
+            _refit_alpha_at_bound(
+                p,
+                good,
+                groups,
+                np.flatnonzero(todo),
+                params,
+                width > 0,
+                nee,
+                rg_f,
+                vpd_f,
+                temp_f,
+                weight_all,
+                e0[todo],
+                rref_night[todo],
+                min_records,
+                extra,
+            )
         where = np.flatnonzero(todo)[good]
         params[where] = p[good]
         width[where] = n_win
@@ -357,6 +390,19 @@ def _fill_forward_back(a: np.ndarray) -> np.ndarray:
     return s.ffill().bfill().to_numpy()
 
 
+def _with_beta_prior(model):
+    """``model`` plus one pseudo-observation per problem: beta0 itself (the prior's location is the
+    extra ``y`` column, ``sd_weight`` its weight)."""
+
+    def wrapped(p: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pred, jac = model(p, rows)
+        extra = np.zeros((rows.size, 1, p.shape[1]))
+        extra[:, 0, 1] = 1.0
+        return np.concatenate((pred, p[:, 1:2]), axis=1), np.concatenate((jac, extra), axis=1)
+
+    return wrapped
+
+
 def _fit_lrc(
     groups: list[np.ndarray],
     nee: np.ndarray,
@@ -367,8 +413,14 @@ def _fit_lrc(
     e0: np.ndarray,
     rref: np.ndarray,
     min_records: int,
+    sigma: np.ndarray | None = None,
+    weighted: bool = False,
+    alpha: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Light-response parameters (alpha, beta0, k, rb) per group and whether each fit is valid."""
+    """Light-response parameters (alpha, beta0, k, rb) per group and whether each fit is valid.
+
+    ``sigma`` (umol m-2 s-1) adds REddyProc's beta0 prior; ``alpha`` (umol J-1, NaN = free) fixes alpha.
+    """
     if not groups:
         return np.zeros((0, 4)), np.zeros(0, bool)
     weight, y, r, v, t, w = pad_rows(groups, nee, rg, vpd, temp, weight_all)
@@ -381,7 +433,26 @@ def _fit_lrc(
     p0 = np.column_stack(
         (np.full(n_groups, 0.1), beta_start, np.full(n_groups, 0.05), np.clip(rref, 0.1, None))
     )
-    fit = fit_batch(_lrc_model(r, v, t, e0), p0, y, weight, LRC_LOWER, LRC_UPPER, rtol=1e-7)
+    model = _lrc_model(r, v, t, e0)
+    if sigma is not None:
+        counts = np.array([max(g.size, 1) for g in groups])
+        with np.errstate(all="ignore"):
+            rel = np.array([np.median(sigma[g] / np.abs(nee[g])) if g.size else np.nan for g in groups])
+            sd_prior = 20.0 * rel * beta_start / np.sqrt(counts)
+            # unweighted fits: scale so that the prior keeps REddyProc's weight relative to the data
+            scale = (
+                1.0 if weighted else np.array([np.median(sigma[g]) ** 2 if g.size else 1.0 for g in groups])
+            )
+            w_prior = np.where(np.isfinite(sd_prior) & (sd_prior > 0), scale / sd_prior**2, 0.0)
+        model = _with_beta_prior(model)
+        y = np.column_stack((y, beta_start))
+        weight = np.column_stack((weight, w_prior))
+    fixed = None
+    if alpha is not None:
+        fixed = np.zeros((n_groups, 4), bool)
+        fixed[:, 0] = np.isfinite(alpha)
+        p0[fixed[:, 0], 0] = alpha[fixed[:, 0]]
+    fit = fit_batch(model, p0, y, weight, LRC_LOWER, LRC_UPPER, rtol=1e-7, fixed=fixed)
     p = fit.params
     counts = np.array([g.size for g in groups])
     good = (
@@ -394,6 +465,48 @@ def _fit_lrc(
         & (p[:, 3] > 1e-6)  # rb: rejected when the fit wants negative respiration
     )
     return p, good
+
+
+def _refit_alpha_at_bound(
+    p: np.ndarray,
+    good: np.ndarray,
+    groups: list[np.ndarray],
+    slots: np.ndarray,
+    params: np.ndarray,
+    have: np.ndarray,
+    *data: object,
+) -> None:
+    """REddyProc's alpha fallback, in place: windows of this pass whose alpha ended at its upper bound
+    are refitted with alpha fixed to the nearest earlier valid window's alpha (this pass or before,
+    below the bound; 0.22 umol J-1 when there is none). ``slots`` are the windows' positions in
+    ``params``; ``have`` marks positions with a valid fit from earlier passes."""
+    at_bound = good & (p[:, 0] >= 0.999 * LRC_UPPER[0])
+    if not at_bound.any():
+        return
+    known = params[:, 0].copy()
+    known[~have] = np.nan
+    mine = good & ~at_bound
+    known[slots[mine]] = p[mine, 0]
+    known[known >= 0.999 * LRC_UPPER[0]] = np.nan
+    last = pd.Series(known).ffill().shift(1).to_numpy()  # nearest earlier valid alpha
+    alpha = np.full(len(groups), np.nan)
+    alpha[at_bound] = np.nan_to_num(last[slots[at_bound]], nan=LRC_UPPER[0])
+    sub = [g for g, a in zip(groups, at_bound, strict=True) if a]
+    nee, rg, vpd, temp, weight_all, e0, rref, min_records, extra = data
+    p2, good2 = _fit_lrc(
+        sub,
+        nee,
+        rg,
+        vpd,
+        temp,
+        weight_all,
+        e0[at_bound],
+        rref[at_bound],
+        min_records,
+        alpha=alpha[at_bound],
+        **extra,
+    )
+    p[at_bound], good[at_bound] = p2, good2
 
 
 def _interpolated_fluxes(

@@ -25,14 +25,16 @@ from fluxcube.sites.gapfill import QC_MEASURED, mds_gapfill
 from fluxcube.sites.met import potential_radiation, vpd_from_rh
 from fluxcube.sites.partition import daytime_partition, nighttime_partition
 from fluxcube.sites.timestamps import regular_grid
-from fluxcube.sites.uncertainty import daily_means, daily_sums, random_uncertainty
-from fluxcube.sites.ustar import low_turbulence, ustar_threshold
+from fluxcube.sites.uncertainty import daily_means, daily_sums, monthly_from_daily, random_uncertainty
+from fluxcube.sites.ustar import UstarResult, low_turbulence, ustar_threshold
 
 log = logging.getLogger(__name__)
 
 NIGHT_RG = 10.0  # W m-2: night when Rg is below this and the sun is below the horizon
 DESPIKE_NIGHT_RG = 20.0  # W m-2: day/night split for despiking (Papale et al. 2006)
 FILLED_VARIABLES = ("NEE", "LE", "H")
+CARBON = ("NEE", "GPP", "Reco")  # carbon fluxes: umol CO2 m-2 s-1 half-hourly, g C m-2 d-1 daily
+SCENARIOS = {"p05": "U05", "p50": "U50", "p95": "U95"}  # u* bootstrap percentile -> column tag
 MET_VARIABLES = ("Rg", "Tair", "VPD", "Tsoil")
 UNITS = {
     "NEE": "umol m-2 s-1",
@@ -60,14 +62,20 @@ def process_site(
     ustar_column: str = "threshold",
     despike_z: float | None = 4.0,
     ustar_bootstrap: int = 100,
+    ustar_seasonal: bool = False,
+    ustar_scenarios: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Process one site; return (half-hourly frame with products and flags, daily frame).
 
     ``lat``/``lon`` degrees, ``utc_offset`` hours east of UTC of the index's clock; ``temperature``
     the variable for respiration (``Tair`` or ``Tsoil``); ``ustar_column`` which u* threshold filters
     (``threshold`` the estimate on all data, or the bootstrap ``p05``/``p50``/``p95``); ``despike_z``
-    None to skip despiking. ``attrs['steps']`` maps each step to ``"ok"`` or the reason it failed,
-    ``attrs['ustar']`` holds the thresholds and ``attrs['units']`` the units of every column.
+    None to skip despiking; ``ustar_seasonal`` filters each season with its own threshold instead of
+    its year's (REddyProc's seasonal map); ``ustar_scenarios`` adds the u* scenarios U05, U50, U95 (the
+    5/50/95 % bootstrap thresholds): gap-filled NEE ``NEE_U05_f`` (with ``_fqc``) and its night-time
+    partitioning ``GPP_U05_NT``, ``Reco_U05_NT``, and their daily sums. ``attrs['steps']`` maps each
+    step to ``"ok"`` or the reason it failed, ``attrs['ustar']`` holds the annual thresholds,
+    ``attrs['ustar_seasonal']`` the seasonal ones and ``attrs['units']`` the units of every column.
     """
     hh = regular_grid(df.sort_index())
     hh.attrs = {}
@@ -95,11 +103,23 @@ def process_site(
         steps["radiation"] = "failed: no Rg column; night from potential radiation, MDS without Rg"
 
     run("qc", lambda: _quality_control(hh, time, despike_z))
-    run("ustar", lambda: _ustar(hh, time, night, ustar_column, ustar_bootstrap, info))
+    nee_qc = hh["NEE"].to_numpy(float, copy=True) if "NEE" in hh else None  # before u* filtering
+    thresholds: dict[str, UstarResult] = {}
+    run(
+        "ustar",
+        lambda: _ustar(hh, time, night, ustar_column, ustar_bootstrap, ustar_seasonal, info, thresholds),
+    )
     run("gapfill", lambda: _gapfill(hh))
     run("uncertainty", lambda: _uncertainty(hh))
     run("partition_nighttime", lambda: _nighttime(hh, time, night, temperature, info))
     run("partition_daytime", lambda: _daytime(hh, time, temperature))
+    if ustar_scenarios:
+        run(
+            "ustar_scenarios",
+            lambda: _scenarios(
+                hh, time, night, nee_qc, thresholds.get("result"), ustar_seasonal, temperature
+            ),
+        )
     daily = pd.DataFrame()
 
     def aggregate() -> None:
@@ -142,7 +162,9 @@ def _ustar(
     night: np.ndarray,
     column: str,
     n_boot: int,
+    seasonal: bool,
     info: dict[str, Any],
+    out: dict[str, UstarResult],
 ) -> None:
     hh["NEE_ustar_flag"] = np.zeros(len(hh), np.int8)
     missing = [c for c in ("NEE", "Ustar", "Tair") if c not in hh]
@@ -151,23 +173,29 @@ def _ustar(
     res = ustar_threshold(
         time, hh["NEE"].to_numpy(), hh["Ustar"].to_numpy(), hh["Tair"].to_numpy(), night, n_boot=n_boot
     )
+    out["result"] = res
     info["ustar"] = res.annual.reset_index().to_dict(orient="list")
+    info["ustar_seasonal"] = res.seasonal.to_dict(orient="list")
     info["ustar_notes"] = res.notes  # years without a threshold are not filtered
-    threshold = res.per_record(time, column)
+    threshold = res.per_record(time, column, seasonal)
     hh["ustar_threshold"] = threshold
     low = low_turbulence(hh["Ustar"].to_numpy(), night, np.where(np.isfinite(threshold), threshold, -np.inf))
     hh["NEE_ustar_flag"] = low.astype(np.int8) * qc.FLAG_BAD
     hh.loc[low, "NEE"] = np.nan
 
 
+def _drivers(hh: pd.DataFrame, name: str) -> dict[str, np.ndarray | None]:
+    """Measured Rg (W m-2), Tair (degC), VPD (hPa) as MDS conditions for ``name`` (never itself)."""
+    return {k: hh[k].to_numpy(float) if k in hh and k != name else None for k in ("Rg", "Tair", "VPD")}
+
+
 def _gapfill(hh: pd.DataFrame) -> None:
     if "NEE" not in hh:
         raise StepError("gapfill", "no NEE column")
-    drivers = {k: hh[k].to_numpy(float) if k in hh else None for k in ("Rg", "Tair", "VPD")}
     for name in (*MET_VARIABLES, *FILLED_VARIABLES):
         if name not in hh:
             continue
-        d = {k: (None if k == name else v) for k, v in drivers.items()}
+        d = _drivers(hh, name)
         res = mds_gapfill(hh[name].to_numpy(float), d["Rg"], d["Tair"], d["VPD"])
         hh[f"{name}_f"] = res.filled
         hh[f"{name}_fqc"] = res.qc
@@ -217,8 +245,39 @@ def _daytime(hh: pd.DataFrame, time: pd.DatetimeIndex, temperature: str) -> None
         hh["VPD_f"].to_numpy(),
         hh["Rg_f"].to_numpy(),
         hh["Rpot"].to_numpy(),
+        sigma=hh["NEE_unc"].to_numpy() if "NEE_unc" in hh else None,  # for REddyProc's beta0 prior
     )
     hh["Reco_DT"], hh["GPP_DT"] = res.reco, res.gpp
+
+
+def _scenarios(
+    hh: pd.DataFrame,
+    time: pd.DatetimeIndex,
+    night: np.ndarray,
+    nee_qc: np.ndarray | None,
+    res: UstarResult | None,
+    seasonal: bool,
+    temperature: str,
+) -> None:
+    """u* scenarios: NEE filtered with the 5/50/95 % bootstrap thresholds, MDS-filled (umol m-2 s-1),
+    and partitioned by the night-time method."""
+    if res is None or nee_qc is None:
+        raise StepError("u* scenarios", "no u* thresholds (u* step failed)")
+    d = _drivers(hh, "NEE")
+    ustar = hh["Ustar"].to_numpy(float)
+    temp_ok = f"{temperature}_f" in hh
+    for column, tag in SCENARIOS.items():
+        threshold = res.per_record(time, column, seasonal)
+        if not np.isfinite(threshold).any():
+            raise StepError("u* scenarios", f"no {column} threshold (too few bootstrap estimates)")
+        low = low_turbulence(ustar, night, np.where(np.isfinite(threshold), threshold, -np.inf))
+        gf = mds_gapfill(np.where(low, np.nan, nee_qc), d["Rg"], d["Tair"], d["VPD"])
+        hh[f"ustar_threshold_{tag}"] = threshold
+        hh[f"NEE_{tag}_f"], hh[f"NEE_{tag}_fqc"] = gf.filled, gf.qc
+        if temp_ok:
+            use = (gf.qc == QC_MEASURED) & (hh[f"{temperature}_fqc"].to_numpy() == QC_MEASURED)
+            nt = nighttime_partition(time, gf.filled, use, hh[f"{temperature}_f"].to_numpy(), night)
+            hh[f"Reco_{tag}_NT"], hh[f"GPP_{tag}_NT"] = nt.reco, nt.gpp
 
 
 def _daily(hh: pd.DataFrame, time: pd.DatetimeIndex) -> pd.DataFrame:
@@ -231,12 +290,44 @@ def _daily(hh: pd.DataFrame, time: pd.DatetimeIndex) -> pd.DataFrame:
         hh["NEE_fqc"].to_numpy() != QC_MEASURED,
     )
     out = nee.rename(columns={"value": "NEE", "sigma": "NEE_unc", "frac_filled": "NEE_frac_filled"})
-    for c in ("GPP_NT", "Reco_NT", "GPP_DT", "Reco_DT"):
-        if c in hh:
-            out[c] = daily_sums(time, hh[c].to_numpy())["value"]
+    scenario = [f"{v}_{tag}" for tag in SCENARIOS.values() for v in ("NEE", "GPP", "Reco")]
+    for c in ("GPP_NT", "Reco_NT", "GPP_DT", "Reco_DT", *scenario):
+        for col in (c, f"{c}_f", f"{c}_NT"):
+            if col in hh:
+                out[col.removesuffix("_f")] = daily_sums(time, hh[col].to_numpy())["value"]
     for c in ("LE_f", "H_f", "Rg_f", "Tair_f", "VPD_f", "Tsoil_f"):
         if c in hh:
             out[c[:-2]] = daily_means(time, hh[c].to_numpy())
+    return out
+
+
+def monthly_products(daily: pd.DataFrame) -> pd.DataFrame:
+    """Monthly means of the daily products (index: first day of the month, local calendar).
+
+    Carbon fluxes (NEE, GPP, Reco, scenarios) in g C m-2 d-1 as the mean over the month's complete days;
+    ``NEE_unc`` = sqrt(sum sigma_d^2) / n_days (g C m-2 d-1, independent daily errors);
+    ``NEE_frac_filled`` the mean gap-filled fraction (0..1); ``NEE_n_days`` the number of complete
+    days (a month with fewer days than the calendar has is a mean over the days present);
+    meteorology (Rg W m-2, Tair degC, VPD hPa, LE and H W m-2) monthly means of daily means.
+    ``attrs['units']`` gives every column's unit.
+    """
+    if "NEE" not in daily:
+        raise StepError("monthly", "no daily NEE")
+    parts = {"value": daily["NEE"]}
+    if "NEE_unc" in daily:
+        parts["sigma"] = daily["NEE_unc"]
+    if "NEE_frac_filled" in daily:
+        parts["frac_filled"] = daily["NEE_frac_filled"]
+    nee = monthly_from_daily(pd.DataFrame(parts))
+    out = nee.rename(
+        columns={"value": "NEE", "sigma": "NEE_unc", "frac_filled": "NEE_frac_filled", "n_days": "NEE_n_days"}
+    )
+    for c in daily.columns:
+        if c in out or c in parts or c.endswith(("_unc", "frac_filled")):
+            continue
+        if c.split("_")[0] in CARBON or c in UNITS:
+            out[c] = monthly_from_daily(pd.DataFrame({"value": daily[c]}))["value"]
+    out.attrs = {"units": {**_daily_units(out.columns), "NEE_n_days": "1"}}
     return out
 
 
@@ -250,7 +341,7 @@ def _units(columns: pd.Index) -> dict[str, str]:
             out[c] = "d"
         elif str(c).startswith("E0"):
             out[c] = "K"
-        elif c == "ustar_threshold":
+        elif str(c).startswith("ustar_threshold"):
             out[c] = "m s-1"
         elif base in UNITS:
             out[c] = UNITS[base]
@@ -258,8 +349,10 @@ def _units(columns: pd.Index) -> dict[str, str]:
 
 
 def _daily_units(columns: pd.Index) -> dict[str, str]:
-    carbon = {"NEE", "NEE_unc", "GPP_NT", "Reco_NT", "GPP_DT", "Reco_DT"}
+    """Daily units: carbon fluxes (NEE, GPP, Reco and their uncertainty, scenarios) g C m-2 d-1."""
     return {
-        c: "g m-2 d-1" if c in carbon else ("1" if c.endswith("frac_filled") else UNITS.get(c, ""))
+        c: "1"
+        if c.endswith("frac_filled")
+        else ("g m-2 d-1" if c.split("_")[0] in CARBON else UNITS.get(c, ""))
         for c in columns
     }

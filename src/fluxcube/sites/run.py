@@ -2,11 +2,15 @@
 
 Each input file is one site (site id from ``--site`` or the file name, coordinates and UTC offset
 from the FLUXNET metadata tables or given explicitly). Every site runs :func:`process_site` on a Dask
-worker; the results become two (site, time) stores, published atomically through the catalog:
+worker; the results become three (site, time) stores, published atomically through the catalog:
 
 - ``sites_processed_hh``: half-hourly products and flags, ``time`` = period start in UTC;
 - ``sites_processed_dd``: daily sums and means (NEE, GPP, Reco in g m-2 d-1 of carbon) with
-  uncertainty and the gap-filled fraction, ``time`` = local calendar day (the EC model's training targets).
+  uncertainty and the gap-filled fraction, ``time`` = local calendar day (the EC model's training targets);
+- ``sites_processed_mm``: monthly means of the daily values (g C m-2 d-1) with uncertainty, gap-filled
+  fraction and number of complete days, ``time`` = first day of the month.
+
+The u* scenario products (``NEE_U05_f`` ... and their daily/monthly values) are in all three.
 """
 
 from __future__ import annotations
@@ -25,13 +29,18 @@ from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import sitecube, sitemeta
 from fluxcube.recipes.fluxnet import SiteTable
-from fluxcube.sites.pipeline import process_site
+from fluxcube.sites.pipeline import monthly_products, process_site
 from fluxcube.sites.timestamps import read_halfhourly
 
 log = logging.getLogger(__name__)
 
 RECIPE = "sites-processing"
-RECIPE_VERSION = "0.1.0"
+RECIPE_VERSION = "0.2.0"
+STORES = {
+    "sites_processed_hh": "half-hourly",
+    "sites_processed_dd": "daily",
+    "sites_processed_mm": "monthly",
+}
 _SITE_ID = re.compile(r"([A-Z]{2}-[A-Za-z0-9]{3})")
 _SITE_ID_NO_DASH = re.compile(r"(?<![A-Za-z])([A-Z]{2})([A-Z][a-z0-9]{2})")  # REddyProc's "DETha", "DEGeb"
 
@@ -98,19 +107,24 @@ def _site_from_name(name: str) -> str | None:
     return None
 
 
-def process_one(inp: SiteInput) -> tuple[SiteTable, SiteTable, dict[str, str]]:
-    """Read and process one site file; return its half-hourly and daily tables and the step report."""
+def process_one(inp: SiteInput) -> tuple[dict[str, SiteTable], dict[str, str]]:
+    """Read and process one site file; return its tables by store name (:data:`STORES`) and the step
+    report."""
     df = read_halfhourly(inp.file)
     hh, daily = process_site(df, inp.lat, inp.lon, inp.utc_offset)
-    units_hh, units_dd = hh.attrs.get("units", {}), daily.attrs.get("units", {})
+    steps = dict(hh.attrs.get("steps", {}))
     utc = (hh.index - pd.Timedelta(hours=inp.utc_offset)).to_numpy(dtype="datetime64[ns]")
-    return (
-        _table(inp, "sites_processed_hh", "HH", utc, hh, units_hh),
-        _table(
-            inp, "sites_processed_dd", "DD", daily.index.to_numpy(dtype="datetime64[ns]"), daily, units_dd
-        ),
-        dict(hh.attrs.get("steps", {})),
-    )
+    frames = {"sites_processed_hh": (utc, hh)}
+    if not daily.empty:
+        monthly = monthly_products(daily)
+        steps["monthly"] = "ok"
+        frames["sites_processed_dd"] = (daily.index.to_numpy(dtype="datetime64[ns]"), daily)
+        frames["sites_processed_mm"] = (monthly.index.to_numpy(dtype="datetime64[ns]"), monthly)
+    tables = {
+        name: _table(inp, name, name[-2:].upper(), time, frame, frame.attrs.get("units", {}))
+        for name, (time, frame) in frames.items()
+    }
+    return tables, steps
 
 
 def _table(
@@ -140,6 +154,7 @@ _LONG = {
     "Tsoil": "soil temperature",
     "VPD": "vapour pressure deficit",
     "Ustar": "friction velocity",
+    "ustar_threshold": "u* threshold of the moving point test, applied to night-time NEE",
 }
 _SUFFIX = {
     "_f": "gap-filled (MDS, Reichstein et al. 2005)",
@@ -147,12 +162,21 @@ _SUFFIX = {
     "_fsd": "standard deviation of the values used for gap filling",
     "_unc": "random uncertainty (one sigma)",
     "_frac_filled": "fraction of gap-filled half-hours",
+    "_n_days": "number of complete days in the month",
     "_flag": "quality flag (0 good, 1 medium, 2 bad)",
 }
 
 
+_SCENARIO = re.compile(r"^(?P<base>[A-Za-z_]+?)_U(?P<pct>\d\d)(?P<rest>_.*)?$")
+
+
 def long_name(name: str) -> str:
     """Human-readable long name of a processed variable."""
+    if m := _SCENARIO.match(name):
+        rest = m["rest"] or ""
+        base = m["base"] + ("_NT" if rest.startswith("_NT") else "")
+        inner = long_name(base + rest.removeprefix("_NT"))
+        return f"{inner}; u* threshold scenario U{m['pct']} ({int(m['pct'])} % bootstrap percentile)"
     for suffix, what in _SUFFIX.items():
         base = name.removesuffix(suffix)
         if base != name and base in _LONG:
@@ -185,10 +209,11 @@ def run(
             recipe_version=RECIPE_VERSION,
             inputs=hashes,
             params=params,
-            description=f"Processed eddy-covariance site data ({what}): QC, u* filtering, MDS gap "
-            "filling, night-time and day-time partitioning, random uncertainty",
+            description=f"Processed eddy-covariance site data ({what}): QC, u* filtering (with the "
+            "U05/U50/U95 u* scenarios), MDS gap filling, night-time and day-time partitioning, random "
+            "uncertainty",
         )
-        for name, what in (("sites_processed_hh", "half-hourly"), ("sites_processed_dd", "daily"))
+        for name, what in STORES.items()
     }
     locations = {name: pub.prepare(rel, force=force) for name, rel in releases.items()}
     for name, loc in locations.items():
@@ -202,15 +227,15 @@ def run(
         for fut in as_completed(futures):
             inp = futures[fut]
             try:
-                hh, dd, steps = fut.result()
+                per_store, steps = fut.result()
             except (InputError, ValueError, OSError) as err:
                 summary.refused.append({"file": inp.file, "step": "process", "error": str(err)})
                 continue
             finally:
                 if progress is not None:
                     progress()
-            tables["sites_processed_hh"].append(hh)
-            tables["sites_processed_dd"].append(dd)
+            for name, table in per_store.items():
+                tables[name].append(table)
             summary.steps[inp.site] = steps
     for name, loc in locations.items():
         if loc is None or not tables[name]:

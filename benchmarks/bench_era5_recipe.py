@@ -11,7 +11,8 @@ per copy with ecCodes; NetCDF: time moved on by one day per copy). The NetCDF un
 (the sample and its next-day copy): one day of accumulations needs the next file's 00 UTC value,
 so 1x = 2 files (1 complete day) and 10x = 20 files (19 complete days).
 
-    PYTHONPATH=src python benchmarks/bench_era5_recipe.py [--out results.json]
+    PYTHONPATH=src python benchmarks/bench_era5_recipe.py [--kinds grib netcdf] [--sizes 1 10] [--repeat N]
+        [--out results.json]
 """
 
 from __future__ import annotations
@@ -58,11 +59,15 @@ def shifted_netcdf(src: Path, dst: Path, days: int) -> None:
     ds.to_netcdf(dst)
 
 
-def prepare(era5_dir: Path, root: Path) -> dict[str, Path]:
-    """Folders grib-1x, grib-10x, netcdf-1x, netcdf-10x under ``root``."""
+def prepare(
+    era5_dir: Path, root: Path, kinds: tuple[str, ...] = ("grib", "netcdf"), sizes: tuple[int, ...] = (1, 10)
+) -> dict[str, Path]:
+    """Folders <kind>-<n>x (grib-1x, grib-10x, netcdf-1x, netcdf-10x by default) under ``root``."""
     out = {}
     for kind, name, shift, step in (("grib", GRIB, shifted_grib, 31), ("netcdf", NETCDF, shifted_netcdf, 1)):
-        for n in (1, 10):
+        if kind not in kinds:
+            continue
+        for n in sizes:
             folder = root / f"{kind}-{n}x"
             folder.mkdir(parents=True)
             for k in range(n if kind == "grib" else 2 * n):
@@ -113,35 +118,57 @@ def main() -> None:
     ap.add_argument("--case", nargs=3, metavar=("METHOD", "FOLDER", "TARGET"), help=argparse.SUPPRESS)
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--data", default=os.environ.get("FLUXCUBE_DATA", "../shared/data"))
+    ap.add_argument("--kinds", nargs="+", default=["grib", "netcdf"], choices=["grib", "netcdf"])
+    ap.add_argument("--sizes", nargs="+", type=int, default=[1, 10], help="input multiples (default 1 10)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case (interleaved); median")
     args = ap.parse_args()
     if args.case:
         method, folder, target = args.case
         print(json.dumps(case(method, Path(folder), Path(target))))
         return
     era5_dir = Path(args.data) / "grids" / "era5"
+    if not (era5_dir / NETCDF).exists():
+        print(f"SAMPLE DATA MISSING: {era5_dir}")
+        return
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-era5-") as tmp:
-        folders = prepare(era5_dir, Path(tmp) / "in")
+        folders = prepare(era5_dir, Path(tmp) / "in", tuple(args.kinds), tuple(args.sizes))
         for name, folder in folders.items():
             mb = decoded_bytes(folder) / 1e6
             size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
-            for method in ("recipe", "open_mfdataset.to_zarr"):
-                target = Path(tmp) / "out" / f"{name}-{method}"
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--case", method, str(folder), str(target)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                r = json.loads(proc.stdout.strip().splitlines()[-1])
-                r.update(inputs=name, method=method, file_mb=size, decoded_mb=mb, mb_per_s=mb / r["wall_s"])
+            runs: dict[str, list[dict]] = {"recipe": [], "open_mfdataset.to_zarr": []}
+            for k in range(args.repeat):
+                for method in runs:  # interleaved, so that load changes hit both
+                    target = Path(tmp) / "out" / f"{name}-{method}-{k}"
+                    proc = subprocess.run(
+                        [sys.executable, __file__, "--case", method, str(folder), str(target)],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    runs[method].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                    shutil.rmtree(target, ignore_errors=True)
+            med = {}
+            for method, rs in runs.items():
+                wall = float(np.median([r["wall_s"] for r in rs]))
+                r = {
+                    "wall_s": wall,
+                    "peak_rss_mib": float(np.median([r["peak_rss_mib"] for r in rs])),
+                    "rss_after_imports_mib": float(np.median([r["rss_after_imports_mib"] for r in rs])),
+                    "runs": rs,
+                }
+                r.update(inputs=name, method=method, file_mb=size, decoded_mb=mb, mb_per_s=mb / wall)
                 results.append(r)
+                med[method] = r
                 print(
                     f"{name:11s} {method:23s} files {size:6.1f} MB  decoded {mb:6.1f} MB  "
                     f"{r['wall_s']:6.2f} s  {r['mb_per_s']:6.2f} MB/s  peak RSS {r['peak_rss_mib']:6.0f} MiB "
                     f"({r['rss_after_imports_mib']:.0f} after imports)",
                     flush=True,
                 )
+            ratio = med["recipe"]["mb_per_s"] / med["open_mfdataset.to_zarr"]["mb_per_s"]
+            print(f"{name:11s} throughput ratio recipe / baseline: {ratio:.2f}x", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 

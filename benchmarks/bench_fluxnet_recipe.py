@@ -106,8 +106,12 @@ def run_fluxcube(source: str, target: str) -> dict[str, Any]:
     again = run(source, target)  # idempotent rerun on the same inputs: hashes only, writes nothing
     rerun_s, rerun_cpu_s = time.perf_counter() - t0, _cpu() - c0
     assert not again.published, "a rerun on the same inputs must not publish anything"
-    return {"stores": sorted(summary.published), "refused": [r["file"] for r in summary.refused],
-            "rerun_s": rerun_s, "rerun_cpu_s": rerun_cpu_s}
+    return {
+        "stores": sorted(summary.published),
+        "refused": [r["file"] for r in summary.refused],
+        "rerun_s": rerun_s,
+        "rerun_cpu_s": rerun_cpu_s,
+    }
 
 
 def child(variant: str, source: str) -> None:
@@ -126,10 +130,22 @@ def child(variant: str, source: str) -> None:
         work -= extra.get("rerun_s", 0.0)  # the no-op rerun is reported on its own
         cpu -= extra.get("rerun_cpu_s", 0.0)
         out_bytes = sum(p.stat().st_size for p in Path(target).rglob("*") if p.is_file())
-    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB on Linux
-    print(json.dumps({"variant": variant, "work_s": work, "cpu_s": cpu, "peak_rss_mib": rss / 1024,
-                      "output_bytes": out_bytes, **extra}))
+    rss = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "variant": variant,
+                "work_s": work,
+                "cpu_s": cpu,
+                "peak_rss_mib": rss / 1024,
+                "output_bytes": out_bytes,
+                **extra,
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------- the driver
@@ -137,8 +153,12 @@ def measure(variant: str, source: str) -> dict[str, Any]:
     path = os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "PYTHONPATH": path}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", variant, "--source", source],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", variant, "--source", source],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"{variant} run failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -175,9 +195,12 @@ def fmt_table(rows: list[list[str]]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", default=default_source(),
-                    help=f"folder of FLUXNET-family files (default ${config.DATA_ENV}/sites or "
-                         f"{config.DEFAULT_DATA}/sites; now {default_source()})")
+    ap.add_argument(
+        "--source",
+        default=default_source(),
+        help=f"folder of FLUXNET-family files (default ${config.DATA_ENV}/sites or "
+        f"{config.DEFAULT_DATA}/sites; now {default_source()})",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs per variant (median reported; default 3)")
     ap.add_argument("--results", default=str(HERE / "results"), help="folder for the JSON results")
     ap.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
@@ -188,23 +211,30 @@ def main() -> int:
 
     source = os.path.abspath(args.source)
     if not os.path.isdir(source) or not input_files(source):
-        print(f"SAMPLE DATA MISSING: no FLUXNET-family files under {source}.\n"
-              f"Nothing was measured. Point --source or ${config.DATA_ENV} at the shared data folder "
-              f"(its 'sites' subfolder is used).")
+        print(
+            f"SAMPLE DATA MISSING: no FLUXNET-family files under {source}.\n"
+            f"Nothing was measured. Point --source or ${config.DATA_ENV} at the shared data folder "
+            f"(its 'sites' subfolder is used)."
+        )
         return 0
     files = input_files(source)
     in_bytes = sum(os.path.getsize(f) for f in files)
     rows = count_rows(files)
-    print(f"source: {source}\n{len(files)} input files, {in_bytes / 1e6:.2f} MB, {rows} rows "
-          f"(records); {args.repeat} run(s) per variant, each in its own process; {os.cpu_count()} CPUs")
+    print(
+        f"source: {source}\n{len(files)} input files, {in_bytes / 1e6:.2f} MB, {rows} rows "
+        f"(records); {args.repeat} run(s) per variant, each in its own process; {os.cpu_count()} CPUs"
+    )
 
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     for i in range(args.repeat):
         for v in VARIANTS:  # interleaved, so drift in machine load hits both
             r = measure(v, source)
             runs[v].append(r)
-            print(f"  run {i + 1}/{args.repeat} {v:9s} {r['work_s']:7.2f} s  {r['cpu_s']:7.2f} s CPU  "
-                  f"{r['peak_rss_mib']:6.0f} MiB", flush=True)
+            print(
+                f"  run {i + 1}/{args.repeat} {v:9s} {r['work_s']:7.2f} s  {r['cpu_s']:7.2f} s CPU  "
+                f"{r['peak_rss_mib']:6.0f} MiB",
+                flush=True,
+            )
 
     summary: dict[str, dict[str, float]] = {}
     for v in VARIANTS:
@@ -222,9 +252,18 @@ def main() -> int:
     ratio = {k: ours[k] / base[k] for k in ours}
     table = [["variant", "work s", "CPU s", "process s", "rows/s", "MB/s", "peak RSS MiB", "output MB"]]
     for name, s in (("fluxcube (ours)", ours), ("baseline", base)):
-        table.append([name, f"{s['work_s']:.2f}", f"{s['cpu_s']:.2f}", f"{s['process_s']:.2f}",
-                      f"{s['rows_per_s']:,.0f}", f"{s['mb_per_s']:.2f}", f"{s['peak_rss_mib']:.0f}",
-                      f"{s['output_mb']:.2f}"])
+        table.append(
+            [
+                name,
+                f"{s['work_s']:.2f}",
+                f"{s['cpu_s']:.2f}",
+                f"{s['process_s']:.2f}",
+                f"{s['rows_per_s']:,.0f}",
+                f"{s['mb_per_s']:.2f}",
+                f"{s['peak_rss_mib']:.0f}",
+                f"{s['output_mb']:.2f}",
+            ]
+        )
     keys = ("work_s", "cpu_s", "process_s", "rows_per_s", "mb_per_s", "peak_rss_mib", "output_mb")
     table.append(["ours / baseline"] + [f"{ratio[k]:.2f}x" for k in keys])
     print()
@@ -232,26 +271,46 @@ def main() -> int:
     rerun = statistics.median(r["rerun_s"] for r in runs["fluxcube"])
     refused = runs["fluxcube"][0]["refused"]
     print(f"\nfluxcube rerun on the same inputs (no-op: hashes the inputs, writes nothing): {rerun:.2f} s")
-    print(f"fluxcube published {len(runs['fluxcube'][0]['stores'])} stores; refused {len(refused)} file(s): "
-          + ", ".join(os.path.basename(f) for f in refused))
-    print("work s: median wall time over runs, imports excluded (rows/s and MB/s derive from it); CPU s: "
-          "user+system time of the same work; process s: the whole child process, imports included (rerun "
-          "excluded).\n"
-          "Rows and MB are those of the input data files (the site metadata tables, which only fluxcube "
-          "reads, are not counted).")
+    print(
+        f"fluxcube published {len(runs['fluxcube'][0]['stores'])} stores; refused {len(refused)} file(s): "
+        + ", ".join(os.path.basename(f) for f in refused)
+    )
+    print(
+        "work s: median wall time over runs, imports excluded (rows/s and MB/s derive from it); CPU s: "
+        "user+system time of the same work; process s: the whole child process, imports included (rerun "
+        "excluded).\n"
+        "Rows and MB are those of the input data files (the site metadata tables, which only fluxcube "
+        "reads, are not counted)."
+    )
 
     os.makedirs(args.results, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = os.path.join(args.results, f"bench_fluxnet_recipe-{stamp}.json")
     with open(path, "w") as f:
-        json.dump({
-            "benchmark": "fluxnet_recipe", "time": stamp, "source": source, "files": files,
-            "input_bytes": in_bytes, "rows": rows, "repeat": args.repeat,
-            "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                     "machine": platform.machine()},
-            "versions": versions(), "summary": summary, "ratio_ours_over_baseline": ratio,
-            "fluxcube_rerun_s": rerun, "refused": refused, "runs": runs,
-        }, f, indent=1)
+        json.dump(
+            {
+                "benchmark": "fluxnet_recipe",
+                "time": stamp,
+                "source": source,
+                "files": files,
+                "input_bytes": in_bytes,
+                "rows": rows,
+                "repeat": args.repeat,
+                "host": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "machine": platform.machine(),
+                },
+                "versions": versions(),
+                "summary": summary,
+                "ratio_ours_over_baseline": ratio,
+                "fluxcube_rerun_s": rerun,
+                "refused": refused,
+                "runs": runs,
+            },
+            f,
+            indent=1,
+        )
     print(f"results: {path}")
     return 0
 

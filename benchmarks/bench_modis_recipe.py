@@ -17,6 +17,15 @@ Inputs:
   worst case for masking and reprojection (5.8 M valid pixels per tile).
 
     PYTHONPATH=src python benchmarks/bench_modis_recipe.py [--data ../shared/data]
+
+``--part composites`` measures the lat/lon composite path instead (``modis_8day_0p5deg``,
+:mod:`fluxcube.recipes.modis_composites`) on the simulated world's MOD09A1, MOD15A2H and MOD11A2 files
+(``comp-1x``: one year on a 2 degree grid, written by :func:`fluxcube.simulate.world.write_world`;
+``comp-10x``: the same files as 10 consecutive years, times moved on by whole years) against
+``xr.open_mfdataset(...).to_zarr(...)`` per product (CF decoding, native grid, no QA). Decoded = bytes of
+the stored layers the recipe reads, the same for both.
+
+    PYTHONPATH=src python benchmarks/bench_modis_recipe.py --part composites [--repeat 3]
 """
 
 from __future__ import annotations
@@ -86,6 +95,76 @@ def prepare(data: Path, root: Path) -> dict[str, Path]:
         )
     out[land.name] = land
     return out
+
+
+def prepare_composites(root: Path, years: int = 10) -> dict[str, Path]:
+    """comp-1x (a simulated 2 degree world year) and comp-Nx (its files as ``years`` consecutive years)."""
+    import shutil
+
+    import netCDF4
+
+    from fluxcube.simulate.world import write_world
+
+    world = root / "world"
+    write_world(
+        world, grid_deg=2, start_year=2011, end_year=2011, components=("modis",), data_dir=root / "none"
+    )
+    one, many = root / "comp-1x", root / f"comp-{years}x"
+    for d in (one, many):
+        d.mkdir(parents=True)
+        (d / "SYNTHETIC.json").write_text("{}")
+    for f in sorted((world / "modis").glob("*.nc")):
+        if "MOD13A2" in f.name:
+            continue
+        shutil.copy(f, one / f.name)
+        for k in range(years):
+            dst = many / f.name.replace("A2011", f"A{2011 + k}")
+            shutil.copy(f, dst)
+            with netCDF4.Dataset(dst, "a") as nc:  # the same days of year (composite starts), k years later
+                t, b = nc["time"], nc["time_bnds"]
+                first = netCDF4.num2date(t[:], t.units, only_use_cftime_datetimes=False)
+                last = netCDF4.num2date(b[:, 1], b.units, only_use_cftime_datetimes=False)
+                jan1 = dt.datetime(2011 + k, 1, 1)
+                starts = [jan1 + dt.timedelta(days=d.timetuple().tm_yday - 1) for d in first]
+                span = [e - f for e, f in zip(last, first, strict=True)]
+                ends = [min(s_ + d, dt.datetime(2012 + k, 1, 1)) for s_, d in zip(starts, span, strict=True)]
+                t[:] = netCDF4.date2num(starts, t.units)
+                b[:] = np.stack([t[:], netCDF4.date2num(ends, b.units)], 1)
+    return {one.name: one, many.name: many}
+
+
+def composite_case(method: str, folder: Path, target: Path) -> dict[str, float]:
+    """One run of the composite recipe or its baseline; wall time, peak RSS, decoded bytes."""
+    import netCDF4
+    import xarray as xr
+    import zarr  # noqa: F401
+
+    from fluxcube.publish import Publisher
+    from fluxcube.recipes import modis, modis_composites
+
+    base = reset_peak_rss()
+    t0 = time.perf_counter()
+    if method == "recipe":
+        summary = modis.run(str(folder), str(target))
+        assert summary.published, summary
+        meta = Publisher(str(target)).current(modis_composites.DATASET)
+        decoded = int(meta["metadata"]["decoded_bytes"])
+    else:
+        decoded = 0
+        for key, layers in modis_composites.LAYERS.items():
+            files = sorted(str(f) for f in folder.glob(f"MOD{key}.*.nc"))
+            for f in files:
+                with netCDF4.Dataset(f) as nc:
+                    decoded += sum(nc[n].size * nc[n].dtype.itemsize for n in layers)
+            ds = xr.open_mfdataset(files, combine="by_coords", data_vars="minimal")[list(layers)]
+            ds.to_zarr(str(target / f"{key}.zarr"), mode="w", zarr_format=3, consolidated=False)
+    wall = time.perf_counter() - t0
+    return {
+        "wall_s": wall,
+        "peak_rss_mib": peak_rss(),
+        "rss_after_imports_mib": base,
+        "decoded_bytes": decoded,
+    }
 
 
 def case(method: str, folder: Path, target: Path) -> dict[str, float]:
@@ -165,10 +244,16 @@ def main() -> None:
     ap.add_argument("--case", nargs=3, metavar=("METHOD", "FOLDER", "TARGET"), help=argparse.SUPPRESS)
     ap.add_argument("--data", default=os.environ.get("FLUXCUBE_DATA", "../shared/data"))
     ap.add_argument("--out", default=None)
+    ap.add_argument("--part", choices=["tiles", "composites"], default="tiles")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case (interleaved); median")
     args = ap.parse_args()
     if args.case:
         method, folder, target = args.case
-        print(json.dumps(case(method, Path(folder), Path(target))))
+        run = composite_case if method.startswith("composites:") else case
+        print(json.dumps(run(method.split(":")[-1], Path(folder), Path(target))))
+        return
+    if args.part == "composites":
+        composites_main(args)
         return
     data = Path(args.data)
     if not (data / "grids" / "modis" / TILE).exists():
@@ -205,6 +290,71 @@ def main() -> None:
         else Path(__file__).parent
         / "results"
         / (f"bench_modis_recipe-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json")
+    )
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"host": platform.node(), "runs": results}, indent=1))
+
+
+def composites_main(args: argparse.Namespace) -> None:
+    """The composite part: comp-1x and comp-10x, recipe and baseline side by side, median of --repeat."""
+    import shutil
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-modis-comp-") as tmp:
+        folders = prepare_composites(Path(tmp) / "in")
+        for name, folder in folders.items():
+            size = sum(f.stat().st_size for f in folder.glob("*.nc")) / 1e6
+            med = {}
+            runs: dict[str, list[dict]] = {"recipe": [], "open_mfdataset.to_zarr": []}
+            for k in range(args.repeat):
+                for method in runs:
+                    target = Path(tmp) / "out" / f"{name}-{method}-{k}"
+                    target.mkdir(parents=True)
+                    proc = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--case",
+                            f"composites:{method}",
+                            str(folder),
+                            str(target),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    runs[method].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                    shutil.rmtree(target)
+            for method, rs in runs.items():
+                wall = float(np.median([r["wall_s"] for r in rs]))
+                mb = rs[0]["decoded_bytes"] / 1e6
+                r = {
+                    "inputs": name,
+                    "method": method,
+                    "file_mb": size,
+                    "decoded_mb": mb,
+                    "wall_s": wall,
+                    "mb_per_s": mb / wall,
+                    "peak_rss_mib": float(np.median([x["peak_rss_mib"] for x in rs])),
+                    "rss_after_imports_mib": float(np.median([x["rss_after_imports_mib"] for x in rs])),
+                    "runs": rs,
+                }
+                med[method] = r
+                results.append(r)
+                print(
+                    f"{name:9s} {method:23s} files {size:6.1f} MB  decoded {mb:6.1f} MB  {wall:6.2f} s  "
+                    f"{r['mb_per_s']:6.1f} MB/s  peak RSS {r['peak_rss_mib']:6.0f} MiB "
+                    f"({r['rss_after_imports_mib']:.0f} after imports)",
+                    flush=True,
+                )
+            ratio = med["recipe"]["mb_per_s"] / med["open_mfdataset.to_zarr"]["mb_per_s"]
+            print(f"{name:9s} throughput ratio recipe / baseline: {ratio:.2f}x", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(__file__).parent / "results" / f"bench_modis_composites-{stamp}.json"
     )
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"host": platform.node(), "runs": results}, indent=1))

@@ -41,10 +41,15 @@ def grid() -> xr.Dataset:
     nee = np.arange(30, dtype="float32").reshape(5, 3, 2)
     dims = ("time", "lat", "lon")
     ds = xr.Dataset(
-        {"nee": (dims, nee, {"units": "g C m-2 d-1", "long_name": "net ecosystem exchange"}),
-         "nee_sd": (dims, nee / 10, {"units": "g C m-2 d-1", "long_name": "NEE spread"})},
-        coords={"time": time, "lat": ("lat", lat, {"units": "degrees_north"}),
-                "lon": ("lon", lon, {"units": "degrees_east"})},
+        {
+            "nee": (dims, nee, {"units": "g C m-2 d-1", "long_name": "net ecosystem exchange"}),
+            "nee_sd": (dims, nee / 10, {"units": "g C m-2 d-1", "long_name": "NEE spread"}),
+        },
+        coords={
+            "time": time,
+            "lat": ("lat", lat, {"units": "degrees_north"}),
+            "lon": ("lon", lon, {"units": "degrees_east"}),
+        },
     )
     return ds
 
@@ -52,12 +57,19 @@ def grid() -> xr.Dataset:
 def sites() -> xr.Dataset:
     """A (site, time) table: tower coordinates are per-site variables."""
     return xr.Dataset(
-        {"NEE": (("site", "time"), np.ones((2, 3)), {"units": "g C m-2 d-1", "standard_name":
-                                                     "surface_upward_mole_flux_of_carbon_dioxide"})},
-        coords={"site": np.array(["DE-Tha", "US-Prr"], dtype=object),
-                "time": pd.date_range("2010-06-01", periods=3),
-                "lat": ("site", [50.96, 65.12], {"units": "degrees_north"}),
-                "lon": ("site", [13.57, -147.49], {"units": "degrees_east"})},
+        {
+            "NEE": (
+                ("site", "time"),
+                np.ones((2, 3)),
+                {"units": "g C m-2 d-1", "standard_name": "surface_upward_mole_flux_of_carbon_dioxide"},
+            )
+        },
+        coords={
+            "site": np.array(["DE-Tha", "US-Prr"], dtype=object),
+            "time": pd.date_range("2010-06-01", periods=3),
+            "lat": ("site", [50.96, 65.12], {"units": "degrees_north"}),
+            "lon": ("site", [13.57, -147.49], {"units": "degrees_east"}),
+        },
     )
 
 
@@ -120,10 +132,18 @@ def test_catalog_is_intake2_with_description_units_extent_and_provenance(publish
 
     v = grid_md["variables"]
     assert set(v) == {"nee", "nee_sd"}  # dimension coordinates are not listed as variables
-    assert v["nee"] == {"dims": ["time", "lat", "lon"], "dtype": "float32", "units": "g C m-2 d-1",
-                        "long_name": "net ecosystem exchange"}
-    assert grid_md["extent"]["spatial"] == {"lat_min": -0.25, "lat_max": 0.75,
-                                            "lon_min": 10.25, "lon_max": 10.75}
+    assert v["nee"] == {
+        "dims": ["time", "lat", "lon"],
+        "dtype": "float32",
+        "units": "g C m-2 d-1",
+        "long_name": "net ecosystem exchange",
+    }
+    assert grid_md["extent"]["spatial"] == {
+        "lat_min": -0.25,
+        "lat_max": 0.75,
+        "lon_min": 10.25,
+        "lon_max": 10.75,
+    }
     t = grid_md["extent"]["temporal"]
     assert (t["start"], t["end"], t["steps"]) == ("2001-01-01T00:00:00Z", "2001-01-05T00:00:00Z", 5)
     assert grid_md["dims"] == {"time": 5, "lat": 3, "lon": 2}
@@ -131,8 +151,12 @@ def test_catalog_is_intake2_with_description_units_extent_and_provenance(publish
 
     site_md = doc["entries"]["sites"]["metadata"]
     assert site_md["variables"]["NEE"]["units"] == "g C m-2 d-1"
-    assert site_md["extent"]["spatial"] == {"lat_min": 50.96, "lat_max": 65.12, "lon_min": -147.49,
-                                            "lon_max": 13.57}
+    assert site_md["extent"]["spatial"] == {
+        "lat_min": 50.96,
+        "lat_max": 65.12,
+        "lon_min": -147.49,
+        "lon_max": 13.57,
+    }
     files = site_md["provenance"]["source_files"]
     assert [f["url"].rsplit("/", 1)[-1] for f in files] == ["in0.csv", "in1.csv"]
 
@@ -143,8 +167,11 @@ def test_describe_handles_a_time_axis_that_is_not_dates() -> None:
 
 
 def test_catalog_holds_no_credentials(s3: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    secrets = {"AWS_ACCESS_KEY_ID": "TESTKEYFLUXCUBEID0001", "AWS_SECRET_ACCESS_KEY": "fluxcube/secret+KEY",
-               "AWS_SESSION_TOKEN": "fluxcube-session-token-0001"}
+    secrets = {
+        "AWS_ACCESS_KEY_ID": "TESTKEYFLUXCUBEID0001",
+        "AWS_SECRET_ACCESS_KEY": "fluxcube/secret+KEY",
+        "AWS_SESSION_TOKEN": "fluxcube-session-token-0001",
+    }
     for k, v in secrets.items():
         monkeypatch.setenv(k, v)  # moto accepts any credentials
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -165,8 +192,16 @@ def test_catalog_holds_no_credentials(s3: str, monkeypatch: pytest.MonkeyPatch) 
             return {k for v in node for k in keys(v)}
         return set()
 
-    forbidden = {"key", "secret", "token", "password", "aws_access_key_id", "aws_secret_access_key",
-                 "endpoint_url", "client_kwargs"}
+    forbidden = {
+        "key",
+        "secret",
+        "token",
+        "password",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "endpoint_url",
+        "client_kwargs",
+    }
     assert not keys(doc) & forbidden
     # storage options are a template the reader fills in when opening
     assert {d["kwargs"]["storage_options"] for d in doc["data"].values()} == {"{STORAGE_OPTIONS}"}

@@ -49,10 +49,18 @@ def toy_release(tag: str) -> Release:
 def toy_dataset(tag: str) -> xr.Dataset:
     value = float(int(hashlib.sha256(tag.encode()).hexdigest()[:4], 16))
     return xr.Dataset(
-        {"nee": (("time", "lat", "lon"), np.full((4, 2, 3), value, "float32"),
-                 {"units": "g C m-2 d-1", "long_name": "net ecosystem exchange"})},
-        coords={"time": pd.date_range("2001-01-01", periods=4), "lat": [-0.25, 0.25],
-                "lon": [10.25, 10.75, 11.25]},
+        {
+            "nee": (
+                ("time", "lat", "lon"),
+                np.full((4, 2, 3), value, "float32"),
+                {"units": "g C m-2 d-1", "long_name": "net ecosystem exchange"},
+            )
+        },
+        coords={
+            "time": pd.date_range("2001-01-01", periods=4),
+            "lat": [-0.25, 0.25],
+            "lon": [10.25, 10.75, 11.25],
+        },
     )
 
 
@@ -60,8 +68,10 @@ def toy_writer(tag: str, calls: list[str] | None = None):
     def write(loc: Location, attrs: dict[str, Any]) -> None:
         if calls is not None:
             calls.append(tag)
-        toy_dataset(tag).assign_attrs(attrs).to_zarr(loc.zarr_store(), mode="w", zarr_format=3,
-                                                     consolidated=False)
+        toy_dataset(tag).assign_attrs(attrs).to_zarr(
+            loc.zarr_store(), mode="w", zarr_format=3, consolidated=False
+        )
+
     return write
 
 
@@ -229,8 +239,9 @@ def test_failed_write_leaves_the_previous_version_published(local_root: str) -> 
     va = publish_toy(local_root, "a")["version"]
 
     def half_write(loc: Location, attrs: dict[str, Any]) -> None:
-        toy_dataset("b").to_zarr(loc.zarr_store(), mode="w", zarr_format=3, consolidated=False,
-                                 compute=False)  # metadata only, then the run dies
+        toy_dataset("b").to_zarr(
+            loc.zarr_store(), mode="w", zarr_format=3, consolidated=False, compute=False
+        )  # metadata only, then the run dies
         raise OSError("connection reset")
 
     with pytest.raises(OSError, match="connection reset"):
@@ -240,6 +251,7 @@ def test_failed_write_leaves_the_previous_version_published(local_root: str) -> 
 
 def test_store_without_provenance_is_rejected(local_root: str) -> None:
     """A store that is not the release's (wrong or missing fluxcube_version_id) is not published."""
+
     def wrong(loc: Location, attrs: dict[str, Any]) -> None:
         toy_dataset("b").to_zarr(loc.zarr_store(), mode="w", zarr_format=3, consolidated=False)
 
@@ -266,11 +278,16 @@ def test_killed_run_leaves_the_previous_version_and_a_rerun_finishes(
     pub = Publisher(root)  # long-lived: it must see what the killed process did, without help
     va = pub.publish(toy_release("a"), toy_writer("a"))["version"]
     vb = toy_release("b").version
-    env = {**os.environ, FAULT_ENV: stage,
-           "PYTHONPATH": os.pathsep.join([str(Path(fluxcube.__file__).parents[1]),
-                                          os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, __file__, root, "b"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        **os.environ,
+        FAULT_ENV: stage,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(fluxcube.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    proc = subprocess.run(
+        [sys.executable, __file__, root, "b"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert f"killing the process after stage {stage!r}" in proc.stderr
 

@@ -74,16 +74,26 @@ def wi7_hh(sites_dir: Path) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("FLX_US-Prr_FLUXNET2015_SUBSET_DD_2010-2014_1-4.csv",
-         ("fluxnet2015", "US-Prr", "DD", "fluxnet2015_dd", True)),
-        ("FLX_US-Prr_FLUXNET2015_FULLSET_YY_2010-2014_1-4.csv",
-         ("fluxnet2015", "US-Prr", "YY", "fluxnet2015_yy", True)),
-        ("FLX_DE-Tha_FLUXNET2015_FULLSET_HH_1996-2014_1-4.csv",
-         ("fluxnet2015", "DE-Tha", "HH", "fluxnet2015_hh", True)),
-        ("FLX_US-Wi7_FLUXNET2015_ERAI_HH_1989-2014_1-4.csv",  # re-analysis met only: no NEE required
-         ("fluxnet2015", "US-Wi7", "HH", "fluxnet2015_hh", False)),
-        ("FLX_FR-Pue_FLUXDATAKIT_FULLSET_DD_2000_2014_2-3.csv",
-         ("fluxdatakit", "FR-Pue", "DD", "fluxdatakit_dd", True)),
+        (
+            "FLX_US-Prr_FLUXNET2015_SUBSET_DD_2010-2014_1-4.csv",
+            ("fluxnet2015", "US-Prr", "DD", "fluxnet2015_dd", True),
+        ),
+        (
+            "FLX_US-Prr_FLUXNET2015_FULLSET_YY_2010-2014_1-4.csv",
+            ("fluxnet2015", "US-Prr", "YY", "fluxnet2015_yy", True),
+        ),
+        (
+            "FLX_DE-Tha_FLUXNET2015_FULLSET_HH_1996-2014_1-4.csv",
+            ("fluxnet2015", "DE-Tha", "HH", "fluxnet2015_hh", True),
+        ),
+        (
+            "FLX_US-Wi7_FLUXNET2015_ERAI_HH_1989-2014_1-4.csv",  # re-analysis met only: no NEE required
+            ("fluxnet2015", "US-Wi7", "HH", "fluxnet2015_hh", False),
+        ),
+        (
+            "FLX_FR-Pue_FLUXDATAKIT_FULLSET_DD_2000_2014_2-3.csv",
+            ("fluxdatakit", "FR-Pue", "DD", "fluxdatakit_dd", True),
+        ),
         ("tutorial3_BR_Sa1.csv", ("merged", "BR-Sa1", "DD", "fluxnet2015_dd", True)),
         ("AMF_US-CRT_BASE_HH_2-5.csv", ("ameriflux", "US-CRT", "HH", "ameriflux_hh", True)),
         ("DK-Fou_2005-2005_FLUXNET2015_Flux.nc", ("plumber", "DK-Fou", "HH", "plumber_hh", True)),
@@ -108,8 +118,14 @@ def test_classify_auxiliary(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["Example_DETha98.txt", "AMF_US-CRT_BASE-BADM_2-5.zip", "siteinfo_fluxnet2015.csv", "monthly_GPP.csv",
-     "FLX_US-Prr_FLUXNET2015_FULLSET_DD_2010-2014_1-4.zip", "US-Wi7_2005-2005_FLUXNET2015_Flux.nc4"],
+    [
+        "Example_DETha98.txt",
+        "AMF_US-CRT_BASE-BADM_2-5.zip",
+        "siteinfo_fluxnet2015.csv",
+        "monthly_GPP.csv",
+        "FLX_US-Prr_FLUXNET2015_FULLSET_DD_2010-2014_1-4.zip",
+        "US-Wi7_2005-2005_FLUXNET2015_Flux.nc4",
+    ],
 )
 def test_classify_ignores_other_files(name: str) -> None:
     assert fluxnet.classify(name) is None
@@ -121,7 +137,9 @@ def test_find_files_in_samples(sites_dir: Path) -> None:
     names = {Path(f).name for f in found}
     assert names == {
         "AMF_US-CRT_BASE_HH_2-5.csv",
-        "tutorial3_BR_Sa1.csv", "tutorial3_US_ARM.csv", "tutorial3_US_Syv.csv",
+        "tutorial3_BR_Sa1.csv",
+        "tutorial3_US_ARM.csv",
+        "tutorial3_US_Syv.csv",
         "FLX_CH-Lae_FLUXDATAKIT_FULLSET_DD_2004_2014_2-3.csv",
         "FLX_FR-Pue_FLUXDATAKIT_FULLSET_DD_2000_2014_2-3.csv",
         "FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv",
@@ -133,8 +151,10 @@ def test_find_files_in_samples(sites_dir: Path) -> None:
         "FLX_US-Prr_FLUXNET2015_SUBSET_MM_2010-2014_1-4.csv",
         "FLX_US-Wi7_FLUXNET2015_ERAI_HH_1989-2014_1-4.csv",
         "FLX_US-Wi7_FLUXNET2015_FULLSET_DD_2005-2005_1-4.csv",
-        "DK-Fou_2005-2005_FLUXNET2015_Flux.nc", "DK-Fou_2005-2005_FLUXNET2015_Met.nc",
-        "US-Wi7_2005-2005_FLUXNET2015_Flux.nc", "US-Wi7_2005-2005_FLUXNET2015_Met.nc",
+        "DK-Fou_2005-2005_FLUXNET2015_Flux.nc",
+        "DK-Fou_2005-2005_FLUXNET2015_Met.nc",
+        "US-Wi7_2005-2005_FLUXNET2015_Flux.nc",
+        "US-Wi7_2005-2005_FLUXNET2015_Met.nc",
     }
 
 
@@ -185,9 +205,20 @@ def test_units_table(name: str, step: str, units: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "base"),
-    [("TA_F_MDS", "TA"), ("T_SONIC_SIGMA", "T_SONIC"), ("P_F", "P"), ("PA_F", "PA"), ("PPFD_IN", "PPFD_IN"),
-     ("SW_IN_POT", "SW_IN_POT"), ("SW_IN_F", "SW_IN"), ("H_CORR", "H"), ("H2O", "H2O"), ("FCH4", "FCH4"),
-     ("FOO_BAR", None), ("TAX", None)],
+    [
+        ("TA_F_MDS", "TA"),
+        ("T_SONIC_SIGMA", "T_SONIC"),
+        ("P_F", "P"),
+        ("PA_F", "PA"),
+        ("PPFD_IN", "PPFD_IN"),
+        ("SW_IN_POT", "SW_IN_POT"),
+        ("SW_IN_F", "SW_IN"),
+        ("H_CORR", "H"),
+        ("H2O", "H2O"),
+        ("FCH4", "FCH4"),
+        ("FOO_BAR", None),
+        ("TAX", None),
+    ],
 )
 def test_base_of_longest_prefix(name: str, base: str | None) -> None:
     assert fluxnet_vars.base_of(name) == base
@@ -255,8 +286,9 @@ def test_half_hourly_time_is_utc_period_start(tmp_path: Path, wi7_hh: list[list[
     assert table.columns["TA_ERA"][0] == 10.672
 
 
-@pytest.mark.parametrize(("offset", "first"), [(0.0, "2004-06-26T20:00"), (5.5, "2004-06-26T14:30"),
-                                                (-9.0, "2004-06-27T05:00")])
+@pytest.mark.parametrize(
+    ("offset", "first"), [(0.0, "2004-06-26T20:00"), (5.5, "2004-06-26T14:30"), (-9.0, "2004-06-27T05:00")]
+)
 def test_half_hourly_offsets(tmp_path: Path, wi7_hh: list[list[str]], offset: float, first: str) -> None:
     assert _read(_write(tmp_path, WI7_HH, wi7_hh), offset).time[0] == np.datetime64(first)
 
@@ -268,8 +300,9 @@ def test_daily_time_is_the_label(tmp_path: Path, wi7_dd: list[list[str]]) -> Non
 
 
 @pytest.mark.parametrize("offset", [None, 5.75])
-def test_half_hourly_needs_usable_utc_offset(tmp_path: Path, wi7_hh: list[list[str]],
-                                             offset: float | None) -> None:
+def test_half_hourly_needs_usable_utc_offset(
+    tmp_path: Path, wi7_hh: list[list[str]], offset: float | None
+) -> None:
     path = _write(tmp_path, WI7_HH, wi7_hh)
     with pytest.raises(InputError, match="UTC offset") as info:
         _read(path, offset)
@@ -322,8 +355,10 @@ def _swap(a: int, b: int) -> Damage:
 
 def _kelvin(rows: list[list[str]]) -> list[list[str]]:
     j = _col(rows, "TA_F")
-    return [r if k == 0 or r[j] == "-9999" else [*r[:j], repr(float(r[j]) + 273.15), *r[j + 1:]]
-            for k, r in enumerate(rows)]
+    return [
+        r if k == 0 or r[j] == "-9999" else [*r[:j], repr(float(r[j]) + 273.15), *r[j + 1 :]]
+        for k, r in enumerate(rows)
+    ]
 
 
 def _rename(old: str, new: str) -> Damage:
@@ -335,8 +370,13 @@ BAD_DAILY = [
     ("missing-nee", _drop_nee, 1, "NEE", "no NEE column"),
     ("non-numeric", lambda r: _set(r, 25, "SW_IN_F", "12.3x"), 25, "SW_IN_F", "non-numeric value '12.3x'"),
     ("comma-decimal", lambda r: _set(r, 33, "VPD_F", "1;5"), 33, "VPD_F", "non-numeric value '1;5'"),
-    ("duplicated-timestamp", lambda r: _set(r, 20, "TIMESTAMP", r[18][0]), 20, "TIMESTAMP",
-     "duplicated timestamp 2005-01-18"),
+    (
+        "duplicated-timestamp",
+        lambda r: _set(r, 20, "TIMESTAMP", r[18][0]),
+        20,
+        "TIMESTAMP",
+        "duplicated timestamp 2005-01-18",
+    ),
     ("timestamp-backwards", _swap(10, 11), 11, "TIMESTAMP", "goes back in time"),
     ("malformed-timestamp", lambda r: _set(r, 7, "TIMESTAMP", "20050106x"), 7, "TIMESTAMP", "does not match"),
     ("impossible-date", lambda r: _set(r, 31, "TIMESTAMP", "20050230"), 31, "TIMESTAMP", "does not match"),
@@ -345,10 +385,12 @@ BAD_DAILY = [
 ]
 
 
-@pytest.mark.parametrize(("damage", "line", "column", "message"), [c[1:] for c in BAD_DAILY],
-                         ids=[c[0] for c in BAD_DAILY])
-def test_bad_daily_file_refused(tmp_path: Path, wi7_dd: list[list[str]], damage: Damage, line: int,
-                                column: str | None, message: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "line", "column", "message"), [c[1:] for c in BAD_DAILY], ids=[c[0] for c in BAD_DAILY]
+)
+def test_bad_daily_file_refused(
+    tmp_path: Path, wi7_dd: list[list[str]], damage: Damage, line: int, column: str | None, message: str
+) -> None:
     path = _write(tmp_path, WI7_DD, damage(wi7_dd))
     with pytest.raises(InputError) as info:
         _read(path)
@@ -373,7 +415,7 @@ def test_truncated_last_line(tmp_path: Path, wi7_dd: list[list[str]], cut: float
     keep = len(text) - len(last) + int(len(last) * cut)
     path = tmp_path / Path(WI7_DD).name
     path.write_text(text[:keep])
-    fields = text[len(text) - len(last):keep].count(",") + 1
+    fields = text[len(text) - len(last) : keep].count(",") + 1
     with pytest.raises(InputError, match="truncated file") as info:
         _read(path)
     err = info.value
@@ -418,21 +460,47 @@ def _plus(stamp: str, minutes: int) -> str:
 
 
 BAD_HALF_HOURLY = [
-    ("period-of-an-hour", lambda r: _set(r, 10, "TIMESTAMP_END", _plus(r[9][0], 60)), 10, "TIMESTAMP_END",
-     "period of 3600 s, expected 1800 s for step HH"),
-    ("off-grid", lambda r: _set(_set(r, 12, "TIMESTAMP_START", r[11][0][:-2] + "10"), 12, "TIMESTAMP_END",
-                                r[11][1][:-2] + "40"), 12, "TIMESTAMP_START", "not on the HH grid"),
-    ("duplicated", lambda r: _set(_set(r, 5, "TIMESTAMP_START", r[3][0]), 5, "TIMESTAMP_END", r[3][1]), 5,
-     "TIMESTAMP_START", "duplicated timestamp"),
-    ("bad-end-stamp", lambda r: _set(r, 44, "TIMESTAMP_END", "2004-06-27 12:00"), 44, "TIMESTAMP_END",
-     "does not match"),
+    (
+        "period-of-an-hour",
+        lambda r: _set(r, 10, "TIMESTAMP_END", _plus(r[9][0], 60)),
+        10,
+        "TIMESTAMP_END",
+        "period of 3600 s, expected 1800 s for step HH",
+    ),
+    (
+        "off-grid",
+        lambda r: _set(
+            _set(r, 12, "TIMESTAMP_START", r[11][0][:-2] + "10"), 12, "TIMESTAMP_END", r[11][1][:-2] + "40"
+        ),
+        12,
+        "TIMESTAMP_START",
+        "not on the HH grid",
+    ),
+    (
+        "duplicated",
+        lambda r: _set(_set(r, 5, "TIMESTAMP_START", r[3][0]), 5, "TIMESTAMP_END", r[3][1]),
+        5,
+        "TIMESTAMP_START",
+        "duplicated timestamp",
+    ),
+    (
+        "bad-end-stamp",
+        lambda r: _set(r, 44, "TIMESTAMP_END", "2004-06-27 12:00"),
+        44,
+        "TIMESTAMP_END",
+        "does not match",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("damage", "line", "column", "message"), [c[1:] for c in BAD_HALF_HOURLY],
-                         ids=[c[0] for c in BAD_HALF_HOURLY])
-def test_bad_half_hourly_file_refused(tmp_path: Path, wi7_hh: list[list[str]], damage: Damage, line: int,
-                                      column: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "line", "column", "message"),
+    [c[1:] for c in BAD_HALF_HOURLY],
+    ids=[c[0] for c in BAD_HALF_HOURLY],
+)
+def test_bad_half_hourly_file_refused(
+    tmp_path: Path, wi7_hh: list[list[str]], damage: Damage, line: int, column: str, message: str
+) -> None:
     path = _write(tmp_path, WI7_HH, damage(wi7_hh))
     with pytest.raises(InputError) as info:
         _read(path)
@@ -462,10 +530,20 @@ def _duplicate_time(nc) -> None:
 
 
 BAD_PLUMBER = [
-    ("tair-in-degc", FOU_MET, _set_units("Tair", "degC"), "Tair",
-     "units 'degC' contradict the variable: expected K"),
-    ("vpd-in-kpa", FOU_MET, _set_units("VPD", "kPa"), "VPD",
-     "units 'kPa' contradict the variable: expected hPa"),
+    (
+        "tair-in-degc",
+        FOU_MET,
+        _set_units("Tair", "degC"),
+        "Tair",
+        "units 'degC' contradict the variable: expected K",
+    ),
+    (
+        "vpd-in-kpa",
+        FOU_MET,
+        _set_units("VPD", "kPa"),
+        "VPD",
+        "units 'kPa' contradict the variable: expected hPa",
+    ),
     ("nee-in-gc", FOU_FLUX, _set_units("NEE", "gC/m2/d"), "NEE", "expected umol m-2 s-1"),
     ("no-nee", FOU_FLUX, lambda nc: nc.renameVariable("NEE", "NEP"), "NEE", "no NEE variable"),
     ("duplicated-time", FOU_MET, _duplicate_time, "time[5]", "duplicated or goes back in time"),
@@ -473,10 +551,12 @@ BAD_PLUMBER = [
 ]
 
 
-@pytest.mark.parametrize(("name", "edit", "column", "message"), [c[1:] for c in BAD_PLUMBER],
-                         ids=[c[0] for c in BAD_PLUMBER])
-def test_bad_plumber_file_refused(sites_dir: Path, tmp_path: Path, name: str, edit: Callable[..., None],
-                                  column: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "edit", "column", "message"), [c[1:] for c in BAD_PLUMBER], ids=[c[0] for c in BAD_PLUMBER]
+)
+def test_bad_plumber_file_refused(
+    sites_dir: Path, tmp_path: Path, name: str, edit: Callable[..., None], column: str, message: str
+) -> None:
     path = _plumber_copy(sites_dir, tmp_path, name, edit)
     with pytest.raises(InputError) as info:
         _read(path, FOU_OFFSET)

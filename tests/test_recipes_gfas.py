@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import netCDF4
 import numpy as np
 import pytest
 
-from fluxcube.publish import Publisher
+from fluxcube.errors import InputError
+from fluxcube.publish import FAULT_ENV, Publisher
+from fluxcube.recipes import append as app
 from fluxcube.recipes import gfas
 from fluxcube.recipes.regions import EARTH_RADIUS, LAT_EDGES, LON_EDGES, cell_area_sphere
 from fluxcube.simulate.world import WorldSummary, write_world
@@ -154,3 +161,124 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
     assert "no variable 'co2fire'" in errors["nofire.nc"]
     assert "truncated" in errors["cut.nc"]
     assert not summary.published and Publisher(str(tmp_path / "store")).current(gfas.DATASET) is None
+
+
+# ------------------------------------------------------------------------------ incremental append
+APPEND_LAT, APPEND_LON = np.arange(9.75, -10.0, -0.5), np.arange(0.25, 10.0, 0.5)
+
+
+def gfas_days(folder: Path, first: int, n: int, bump: float = 0.0) -> Path:
+    """A GFAS file with days ``first .. first + n - 1`` from 2011-03-01; each day's field depends only on
+    the day, so any split into files gives the same store."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "SYNTHETIC.json").write_text("{}")
+    fields = [
+        np.random.default_rng(d).gamma(0.5, 1e-8, (APPEND_LAT.size, APPEND_LON.size)) * (1 + bump)
+        for d in range(first, first + n)
+    ]
+    start = str(np.datetime64("2011-03-01") + np.timedelta64(first, "D"))
+    return write_gfas(folder / f"gfas_{start}.nc", APPEND_LAT, APPEND_LON, np.array(fields), start=start)
+
+
+@pytest.fixture(scope="module")
+def append_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Days 0..39 in four files published first (one full 32-day block and a partial one); days 40..49
+    new; and the full rebuild from all five files."""
+    base = tmp_path_factory.mktemp("gfasin")
+    old = [gfas_days(base / "old", 10 * k, 10) for k in range(4)]
+    new = gfas_days(base / "new", 40, 10)
+    for f in [*old, new]:
+        (base / "all").mkdir(exist_ok=True)
+        shutil.copy(f, base / "all" / f.name)
+    (base / "all" / "SYNTHETIC.json").write_text("{}")
+    published = base / "published"
+    assert gfas.DATASET in gfas.run(str(base / "old"), str(published)).published
+    assert gfas.DATASET in gfas.run(str(base / "all"), str(base / "full")).published
+    full = Publisher(str(base / "full")).open(gfas.DATASET).load()
+    return {"base": base, "old": old, "new": new, "published": published, "full": full}
+
+
+@pytest.fixture
+def gfas_target(append_inputs: dict[str, Any], tmp_path: Path) -> Path:
+    dst = tmp_path / "store"
+    shutil.copytree(append_inputs["published"], dst)
+    return dst
+
+
+def assert_same_store(a, b) -> None:
+    assert np.array_equal(a["time"].values, b["time"].values)
+    assert np.array_equal(a["fire_c"].values, b["fire_c"].values, equal_nan=True)
+
+
+def test_append_new_days_equals_full_rebuild(append_inputs: dict[str, Any], gfas_target: Path) -> None:
+    pub = Publisher(str(gfas_target))
+    old = pub.current(gfas.DATASET)
+    before = pub.open(gfas.DATASET).load()
+    summary = app.append_gfas(str(append_inputs["base"] / "new"), str(gfas_target))
+    assert summary.published and not summary.refused, summary
+    result = pub.open(gfas.DATASET).load()
+    assert result.sizes["time"] == 50
+    assert_same_store(result, append_inputs["full"])
+    assert result.attrs["appended_from"] == old["version"]
+    assert append_inputs["new"].name in result.attrs["source_files"]
+    info = pub.current(gfas.DATASET)["metadata"]["append"]
+    assert info["steps_added"] == 10 and info["objects"]["linked"] > 0  # the first block was not rewritten
+    assert_same_store(pub.open(gfas.DATASET, old["version"]).load(), before)  # the old version is intact
+    assert gfas.DATASET in (gfas_target / "catalog.yaml").read_text()
+
+
+def test_append_from_whole_folder_ingests_only_new_files_and_is_idempotent(
+    append_inputs: dict[str, Any], gfas_target: Path
+) -> None:
+    summary = app.append_gfas(str(append_inputs["base"] / "all"), str(gfas_target))
+    assert summary.published and len(summary.skipped) == 4, summary
+    assert_same_store(Publisher(str(gfas_target)).open(gfas.DATASET).load(), append_inputs["full"])
+    again = app.append_gfas(str(append_inputs["base"] / "all"), str(gfas_target))
+    assert again.up_to_date == summary.published and not again.published
+
+
+@pytest.mark.parametrize("stage", ["append-copied", pytest.param("validated", marks=pytest.mark.slow)])
+def test_killed_gfas_append_leaves_old_version_and_rerun_finishes(
+    append_inputs: dict[str, Any], gfas_target: Path, stage: str
+) -> None:
+    pub = Publisher(str(gfas_target))
+    old = pub.current(gfas.DATASET)
+    before = pub.open(gfas.DATASET).load()
+    src = str(append_inputs["base"] / "new")
+    code = f"from fluxcube.recipes.append import append_gfas; append_gfas({src!r}, {str(gfas_target)!r})"
+    env = {**os.environ, FAULT_ENV: stage, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120).returncode
+        == -9
+    )
+    assert pub.current(gfas.DATASET) == old  # the pointer did not move
+    assert_same_store(pub.open(gfas.DATASET).load(), before)  # the old version reads as before
+    assert len(pub.versions(gfas.DATASET)) == 1  # the partial version has no manifest
+    summary = app.append_gfas(src, str(gfas_target))  # the rerun deletes the partial store and finishes
+    assert summary.published
+    assert_same_store(pub.open(gfas.DATASET).load(), append_inputs["full"])
+
+
+def test_gfas_not_an_append_is_refused(
+    append_inputs: dict[str, Any], gfas_target: Path, tmp_path: Path
+) -> None:
+    pub = Publisher(str(gfas_target))
+    old = pub.current(gfas.DATASET)
+    with pytest.raises(InputError, match="not an append"):
+        app.append_gfas(str(gfas_days(tmp_path / "inside", 5, 10, bump=0.0).parent), str(gfas_target))
+    changed = gfas_days(tmp_path / "changed", 35, 10, bump=0.5)  # days 35..44: changes 35..39
+    with pytest.raises(InputError, match="change published values"):
+        app.append_gfas(str(changed.parent), str(gfas_target))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    write_gfas(
+        bad / "units.nc",
+        APPEND_LAT,
+        APPEND_LON,
+        np.full((2, APPEND_LAT.size, APPEND_LON.size), 1e-9),
+        units="kg m-2 d-1",
+        start="2011-04-10",
+    )
+    summary = app.append_gfas(str(bad), str(gfas_target))
+    assert [Path(r["file"]).name for r in summary.refused] == ["units.nc"] and not summary.published
+    assert pub.current(gfas.DATASET) == old and len(pub.versions(gfas.DATASET)) == 1

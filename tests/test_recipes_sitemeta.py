@@ -34,7 +34,8 @@ def bif(sites_dir: Path) -> dict[str, dict[str, str]]:
 def test_find_metadata_tables(sites_dir: Path) -> None:
     tables = sitemeta.find_metadata_tables(str(sites_dir))
     assert [Path(t).name for t in tables] == sorted(
-        [BIF, FDK, SITE_LIST, "list_tier1_sites_fluxnet2015.csv", SITEINFO])
+        [BIF, FDK, SITE_LIST, "list_tier1_sites_fluxnet2015.csv", SITEINFO]
+    )
     assert all("/metadata/" in t for t in tables)
 
 
@@ -50,14 +51,17 @@ def test_us_prr(real: sitemeta.SiteMetadata) -> None:
     assert real.utc_offset("US-Prr") == -9.0
     src = real.sources["US-Prr"]
     assert {k: src[k] for k in ("lat", "lon", "elevation", "igbp", "utc_offset")} == dict.fromkeys(
-        ("lat", "lon", "elevation", "igbp", "utc_offset"), BIF)
+        ("lat", "lon", "elevation", "igbp", "utc_offset"), BIF
+    )
     assert src["koeppen"] == SITEINFO
 
 
-@pytest.mark.parametrize("site", ["US-Prr", "US-Wi7", "FR-Pue", "DK-Fou", "BR-Sa1", "US-Syv", "US-ARM",
-                                  "US-CRT", "CH-Lae"])
-def test_sample_sites_match_the_bif(real: sitemeta.SiteMetadata, bif: dict[str, dict[str, str]],
-                                    site: str) -> None:
+@pytest.mark.parametrize(
+    "site", ["US-Prr", "US-Wi7", "FR-Pue", "DK-Fou", "BR-Sa1", "US-Syv", "US-ARM", "US-CRT", "CH-Lae"]
+)
+def test_sample_sites_match_the_bif(
+    real: sitemeta.SiteMetadata, bif: dict[str, dict[str, str]], site: str
+) -> None:
     ref = bif[site]
     m = real.get(site)
     assert m["lat"] == float(ref["LOCATION_LAT"])
@@ -67,10 +71,13 @@ def test_sample_sites_match_the_bif(real: sitemeta.SiteMetadata, bif: dict[str, 
     assert m["utc_offset"] == float(ref["UTC_OFFSET"])
 
 
-@pytest.mark.parametrize(("site", "koeppen", "table"),
-                         [("US-Prr", "Dfc", SITEINFO), ("DK-Fou", "Cfb", SITEINFO), ("US-CRT", "Dfa", FDK)])
-def test_koeppen_from_the_first_table_that_has_it(real: sitemeta.SiteMetadata, site: str, koeppen: str,
-                                                  table: str) -> None:
+@pytest.mark.parametrize(
+    ("site", "koeppen", "table"),
+    [("US-Prr", "Dfc", SITEINFO), ("DK-Fou", "Cfb", SITEINFO), ("US-CRT", "Dfa", FDK)],
+)
+def test_koeppen_from_the_first_table_that_has_it(
+    real: sitemeta.SiteMetadata, site: str, koeppen: str, table: str
+) -> None:
     assert real.get(site)["koeppen"] == koeppen
     assert real.sources[site]["koeppen"] == table
 
@@ -129,32 +136,63 @@ LIST_TEXT = (
 
 @pytest.fixture
 def crafted(tmp_path: Path) -> sitemeta.SiteMetadata:
-    urls = _tables(tmp_path, {BIF: BIF_TEXT.encode("cp1252"), SITEINFO: SITEINFO_TEXT, FDK: FDK_TEXT,
-                              SITE_LIST: LIST_TEXT, "notes.csv": "a,b\n1,2\n"})
+    urls = _tables(
+        tmp_path,
+        {
+            BIF: BIF_TEXT.encode("cp1252"),
+            SITEINFO: SITEINFO_TEXT,
+            FDK: FDK_TEXT,
+            SITE_LIST: LIST_TEXT,
+            "notes.csv": "a,b\n1,2\n",
+        },
+    )
     return sitemeta.load_metadata(urls)
 
 
 @pytest.mark.parametrize(
     ("site", "expected", "sources"),
     [
-        ("AA-One",  # BIF first, the rest filled in by siteinfo
-         {"lat": 10.5, "lon": -20.25, "igbp": "GRA", "utc_offset": -3.5, "site_name": "Café meadow",
-          "elevation": 300.0, "koeppen": "Cfb"},
-         {"lat": BIF, "lon": BIF, "igbp": BIF, "utc_offset": BIF, "site_name": BIF, "elevation": SITEINFO,
-          "koeppen": SITEINFO}),
-        ("AA-Two",  # siteinfo before FluxDataKit; its long IGBP name falls back to classid
-         {"lat": 45.25, "lon": 5.5, "elevation": 120.0, "igbp": "DBF", "koeppen": "Dfb"},
-         dict.fromkeys(("lat", "lon", "elevation", "igbp", "koeppen"), SITEINFO)),
-        ("AA-Thr",  # NA in siteinfo: FluxDataKit's values
-         {"lat": 8.0, "lon": 7.0, "elevation": 9.0, "igbp": "SAV", "koeppen": "Aw"},
-         dict.fromkeys(("lat", "lon", "elevation", "igbp", "koeppen"), FDK)),
-        ("AA-Fou",  # only in the long site list; the Koeppen code is the first word, (null) is missing
-         {"lat": -33.5, "lon": 150.25, "site_name": "Four", "koeppen": "Cfa"},
-         dict.fromkeys(("lat", "lon", "site_name", "koeppen"), SITE_LIST)),
+        (
+            "AA-One",  # BIF first, the rest filled in by siteinfo
+            {
+                "lat": 10.5,
+                "lon": -20.25,
+                "igbp": "GRA",
+                "utc_offset": -3.5,
+                "site_name": "Café meadow",
+                "elevation": 300.0,
+                "koeppen": "Cfb",
+            },
+            {
+                "lat": BIF,
+                "lon": BIF,
+                "igbp": BIF,
+                "utc_offset": BIF,
+                "site_name": BIF,
+                "elevation": SITEINFO,
+                "koeppen": SITEINFO,
+            },
+        ),
+        (
+            "AA-Two",  # siteinfo before FluxDataKit; its long IGBP name falls back to classid
+            {"lat": 45.25, "lon": 5.5, "elevation": 120.0, "igbp": "DBF", "koeppen": "Dfb"},
+            dict.fromkeys(("lat", "lon", "elevation", "igbp", "koeppen"), SITEINFO),
+        ),
+        (
+            "AA-Thr",  # NA in siteinfo: FluxDataKit's values
+            {"lat": 8.0, "lon": 7.0, "elevation": 9.0, "igbp": "SAV", "koeppen": "Aw"},
+            dict.fromkeys(("lat", "lon", "elevation", "igbp", "koeppen"), FDK),
+        ),
+        (
+            "AA-Fou",  # only in the long site list; the Koeppen code is the first word, (null) is missing
+            {"lat": -33.5, "lon": 150.25, "site_name": "Four", "koeppen": "Cfa"},
+            dict.fromkeys(("lat", "lon", "site_name", "koeppen"), SITE_LIST),
+        ),
     ],
 )
-def test_precedence_field_by_field(crafted: sitemeta.SiteMetadata, site: str, expected: dict[str, object],
-                                   sources: dict[str, str]) -> None:
+def test_precedence_field_by_field(
+    crafted: sitemeta.SiteMetadata, site: str, expected: dict[str, object], sources: dict[str, str]
+) -> None:
     assert crafted.get(site) == expected
     assert crafted.sources[site] == sources
 

@@ -48,8 +48,9 @@ def test_decode_text_refuses_mixed_line_endings(raw: bytes, line: int, kinds: st
     assert str(err).startswith(f"{FILE}, line {line}: ")
 
 
-@pytest.mark.parametrize(("raw", "line"),
-                         [(b"\x00a,b\n", 1), (b"a,b\n1,2\n3,\x004\n", 3), (b"a,b\r\n1\x00", 2)])
+@pytest.mark.parametrize(
+    ("raw", "line"), [(b"\x00a,b\n", 1), (b"a,b\n1,2\n3,\x004\n", 3), (b"a,b\r\n1\x00", 2)]
+)
 def test_decode_text_refuses_nul_bytes(raw: bytes, line: int) -> None:
     with pytest.raises(InputError, match="NUL byte") as info:
         decode_text(raw, FILE)
@@ -107,8 +108,14 @@ def test_read_table_keeps_numbers_near_the_fill_value(value: str) -> None:
     assert frame["a"].iloc[0] == float(value)
 
 
-_FORMATS = {"repr": repr, "17g": "{:.17g}".format, "6g": "{:.6g}".format, "e": "{:e}".format,
-            "3f": "{:.3f}".format, "E20": "{:.20E}".format}
+_FORMATS = {
+    "repr": repr,
+    "17g": "{:.17g}".format,
+    "6g": "{:.6g}".format,
+    "e": "{:e}".format,
+    "3f": "{:.3f}".format,
+    "E20": "{:.20E}".format,
+}
 _finite = st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda x: x != -9999.0)
 
 
@@ -132,8 +139,9 @@ def test_read_table_round_trip_equals_python_float(values: list[list[float]], fm
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.sampled_from(["1.5", "-2", "NA", "-9999", "", "3e-05", "-9999.0"]), min_size=1,
-                max_size=30))
+@given(
+    st.lists(st.sampled_from(["1.5", "-2", "NA", "-9999", "", "3e-05", "-9999.0"]), min_size=1, max_size=30)
+)
 def test_read_table_mixed_missing_and_numbers(cells: list[str]) -> None:
     frame, _ = read_table("t,a\n" + "\n".join(f"{i},{c}" for i, c in enumerate(cells)) + "\n", FILE)
     expected = [np.nan if c in ("NA", "-9999", "", "-9999.0") else float(c) for c in cells]
@@ -151,8 +159,9 @@ def test_read_table_mixed_missing_and_numbers(cells: list[str]) -> None:
     ],
     ids=["cut-after-field", "cut-in-field", "short-row", "extra-field", "blank-line"],
 )
-def test_read_table_refuses_wrong_field_counts(text: str, line: int, column: str | None,
-                                               message: str) -> None:
+def test_read_table_refuses_wrong_field_counts(
+    text: str, line: int, column: str | None, message: str
+) -> None:
     with pytest.raises(InputError) as info:
         read_table(text, FILE)
     err = info.value
@@ -179,8 +188,11 @@ def test_read_table_refuses_duplicated_column_names() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message", "line"),
-    [("", "no header line", None), ("# only a comment\n", "no header line", None),
-     ("a,b\n", "no data rows", 1)],
+    [
+        ("", "no header line", None),
+        ("# only a comment\n", "no header line", None),
+        ("a,b\n", "no data rows", 1),
+    ],
 )
 def test_read_table_refuses_empty_tables(text: str, message: str, line: int | None) -> None:
     with pytest.raises(InputError, match=message) as info:

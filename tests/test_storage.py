@@ -141,14 +141,21 @@ def test_s3_publish_writes_objects_in_the_bucket(s3: str) -> None:
     pub = Publisher(s3 + "/prefix")
     rel = Release("tiny", "test", "1", {"in.csv": "0" * 64}, "tiny dataset")
     man = pub.publish(
-        rel, lambda loc, attrs: _dataset().assign_attrs(attrs).to_zarr(loc.zarr_store(), zarr_format=3,
-                                                                         consolidated=False)
+        rel,
+        lambda loc, attrs: (
+            _dataset().assign_attrs(attrs).to_zarr(loc.zarr_store(), zarr_format=3, consolidated=False)
+        ),
     )
     client = boto3.client("s3", endpoint_url=os.environ[config.S3_ENDPOINT_ENV], region_name="us-east-1")
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=s3.removeprefix("s3://"))["Contents"]}
     base = f"prefix/datasets/tiny/versions/{man['version']}"
-    assert {"prefix/catalog.yaml", "prefix/datasets/tiny/CURRENT.json", f"{base}.json",
-            f"{base}.zarr/zarr.json", f"{base}.zarr/nee/zarr.json"} <= keys
+    assert {
+        "prefix/catalog.yaml",
+        "prefix/datasets/tiny/CURRENT.json",
+        f"{base}.json",
+        f"{base}.zarr/zarr.json",
+        f"{base}.zarr/nee/zarr.json",
+    } <= keys
     xr.testing.assert_equal(pub.open("tiny").load(), _dataset())
 
 
@@ -156,8 +163,10 @@ def test_s3_publish_writes_objects_in_the_bucket(s3: str) -> None:
 #: A few columns of two real monthly FULLSET files: every variable is one Zarr array, and each array
 #: costs a few dozen requests on S3, so the full 320-column files would take ~45 s on the moto server.
 COLUMNS = ["TIMESTAMP", "TA_F", "SW_IN_F", "P_F", "NEE_VUT_REF", "NEE_VUT_REF_QC", "GPP_NT_VUT_REF"]
-FILES = ["FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv",
-         "FLX_US-Prr_FLUXNET2015_FULLSET_MM_2010-2014_1-4.csv"]
+FILES = [
+    "FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv",
+    "FLX_US-Prr_FLUXNET2015_FULLSET_MM_2010-2014_1-4.csv",
+]
 
 
 def small_fluxnet_source(sites_dir: Path, dest: Path) -> Path:
@@ -222,4 +231,6 @@ def test_fluxnet_recipe_with_target_on_s3(sites_dir: Path, tmp_path: Path, s3: s
     assert [m["version"] for m in pub.versions("fluxnet2015_mm")] == [version]
     vdir = pub.dataset("fluxnet2015_mm").child("versions")
     assert sorted(p.rsplit("/", 1)[-1] for p in vdir.fs.ls(vdir.path, detail=False, refresh=True)) == [
-        f"{version}.json", f"{version}.zarr"]
+        f"{version}.json",
+        f"{version}.zarr",
+    ]

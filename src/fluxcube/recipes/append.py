@@ -56,7 +56,7 @@ from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import FAULT_ENV, Publisher, Release, iter_files
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.transforms import inputs_are_synthetic
+from fluxcube.recipes.transforms import inputs_are_synthetic, read_files_on_beam
 from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
@@ -404,6 +404,71 @@ def _time_chunk(group: zarr.Group, dim: str) -> int:
     return best
 
 
+def published_by(pub: Publisher, name: str, recipe: str, recipe_version: str) -> dict[str, Any]:
+    """The published manifest of ``name``; :class:`AppendError` when there is none or another recipe
+    (or recipe version) made it (appending would mix two definitions of the values)."""
+    cur = pub.current(name)
+    if cur is None:
+        raise AppendError(
+            f"no published {name} under {pub.root.url} to append to: run the {recipe} recipe first"
+        )
+    if cur["recipe"] != recipe or cur["recipe_version"] != recipe_version:
+        raise AppendError(
+            f"published {name} was made by recipe {cur['recipe']} {cur['recipe_version']}, this is "
+            f"{recipe} {recipe_version}: appending would mix them; run the full recipe"
+        )
+    return cur
+
+
+@dataclass
+class _Start:
+    """What an append entry point knows before it builds anything."""
+
+    pub: Publisher
+    summary: RunSummary
+    cur: dict[str, Any]  # the published manifest
+    hashes: dict[str, str]  # input file -> sha256
+    fresh: list[str]  # the input files whose content the published version lacks
+
+
+def _start(
+    source: str, target: str, name: str, recipe: str, recipe_version: str, files: list[str], what: str
+) -> _Start:
+    """The published version of ``name`` (:func:`published_by`) and which of ``files`` are new; the
+    summary says why there is nothing to do when ``fresh`` is empty (no files, or all known)."""
+    pub = Publisher(target)
+    summary = RunSummary()
+    cur = published_by(pub, name, recipe, recipe_version)
+    hashes = iter_files(files)
+    known = set(cur["inputs"].values())
+    fresh = [f for f in files if hashes[f] not in known]
+    if not files:
+        summary.warnings.append(f"{source}: no {what} files")
+    elif not fresh:
+        summary.up_to_date[name] = cur["version"]
+    return _Start(pub, summary, cur, hashes, fresh)
+
+
+def _published(summary: RunSummary, manifest: dict[str, Any]) -> RunSummary:
+    summary.published[manifest["name"]] = manifest["version"]
+    return summary
+
+
+def appended_release(cur: dict[str, Any], new_inputs: dict[str, str], files: list[str]) -> Release:
+    """The release of the published version ``cur`` plus the inputs ``new_inputs`` (path -> sha256) it
+    lacks: same name, recipe and description, ``params["append_of"]`` = the version it extends."""
+    known = set(cur["inputs"].values())
+    return Release(
+        name=cur["name"],
+        recipe=cur["recipe"],
+        recipe_version=cur["recipe_version"],
+        inputs={**cur["inputs"], **{f: h for f, h in new_inputs.items() if h not in known}},
+        description=cur["description"],
+        params={**cur["params"], "append_of": cur["version"]},
+        synthetic=bool(cur.get("synthetic")) or inputs_are_synthetic(files),
+    )
+
+
 # ------------------------------------------------------------------------------------- ERA5
 def append(
     source: str, target: str, name: str = "era5_daily_0p5deg", runner: str = "DirectRunner"
@@ -421,25 +486,11 @@ def append(
 
     if name != era5.DATASET:
         raise ValueError(f"append knows how to build new steps for {era5.DATASET} only, not {name!r}")
-    pub = Publisher(target)
-    summary = RunSummary()
-    cur = pub.current(name)
-    if cur is None:
-        raise AppendError(f"no published {name} under {target} to append to: run the ERA5 recipe first")
-    if cur["recipe"] != era5.RECIPE or cur["recipe_version"] != era5.RECIPE_VERSION:
-        raise AppendError(
-            f"published {name} was made by recipe {cur['recipe']} {cur['recipe_version']}, this is "
-            f"{era5.RECIPE} {era5.RECIPE_VERSION}: appending would mix them; run the full recipe"
-        )
     files = era5.find_files(source)
-    if not files:
-        summary.warnings.append(f"{source}: no GRIB or NetCDF files")
-        return summary
-    new_inputs = iter_files(files)
-    known = set(cur["inputs"].values())
-    if all(h in known for h in new_inputs.values()):
-        summary.up_to_date[name] = cur["version"]
-        return summary
+    st = _start(source, target, name, era5.RECIPE, era5.RECIPE_VERSION, files, "GRIB or NetCDF")
+    if not st.fresh:
+        return st.summary
+    pub, summary, cur, new_inputs = st.pub, st.summary, st.cur, st.hashes
     run_dir = pub.root.child("_runs", f"{era5.RECIPE}-append-{uuid.uuid4().hex[:12]}")
     try:
         infos, summary.refused = era5.scan_files(files, runner, run_dir.url)
@@ -467,16 +518,7 @@ def append(
         except ValueError as err:
             summary.warnings.append(f"staged days failed validation: {err}: nothing appended")
             return summary
-        inputs = {**cur["inputs"], **{f: h for f, h in new_inputs.items() if h not in known}}
-        release = Release(
-            name=name,
-            recipe=era5.RECIPE,
-            recipe_version=era5.RECIPE_VERSION,
-            inputs=inputs,
-            description=cur["description"],
-            params={**cur["params"], "append_of": cur["version"]},
-            synthetic=bool(cur.get("synthetic")) or inputs_are_synthetic(files),
-        )
+        release = appended_release(cur, new_inputs, files)
         old_dropped = json.loads(pub.open(name).attrs.get("dropped", "[]"))
 
         def ranges(ds: xr.Dataset) -> None:
@@ -508,23 +550,16 @@ def append(
             )
         except AppendError as err:
             raise InputError(source, str(err)) from err
-        summary.published[name] = manifest["version"]
-        return summary
+        return _published(summary, manifest)
     finally:
         run_dir.remove()
 
 
 def _union_extent(old: dict[str, float] | None, window: tuple[int, int, int, int]) -> dict[str, float]:
     """The published data extent (degrees) grown by the new days' window (0.5 degree grid indices)."""
-    from fluxcube.recipes.regions import LAT_EDGES, LON_EDGES
+    from fluxcube.recipes.era5 import data_extent
 
-    i0, i1, j0, j1 = window
-    new = {
-        "lat_min": float(LAT_EDGES[i0]),
-        "lat_max": float(LAT_EDGES[i1]),
-        "lon_min": float(LON_EDGES[j0]),
-        "lon_max": float(LON_EDGES[j1]),
-    }
+    new = data_extent(window)
     if not old:
         return new
     return {k: (min if k.endswith("min") else max)(old[k], new[k]) for k in new}
@@ -538,3 +573,80 @@ def _read(run_dir: str, kind: str) -> list[dict[str, Any]]:
     from fluxcube.recipes.transforms import read_records
 
     return read_records(run_dir, kind)
+
+
+# ------------------------------------------------------------------------------------- GFAS
+def append_gfas(source: str, target: str, runner: str = "DirectRunner") -> RunSummary:
+    """Append the new GFAS days under ``source`` (e.g. a new day's or month's files) to the published
+    ``gfas_fire_daily_0p5deg`` under ``target`` without rewriting it.
+
+    Only files whose content is not among the published version's inputs (sha256) are ingested, so
+    ``source`` may be the whole download folder; their days are built by the GFAS recipe's own scan,
+    plan and block pipeline into a staging store under ``<target>/_runs/`` and appended with
+    :func:`append_store` (new days must follow the store's end; a day already published may come again
+    only unchanged). Nothing new: ``up_to_date``. Bad input: refused, nothing published.
+    """
+    from fluxcube.recipes import gfas
+
+    name = gfas.DATASET
+    files = gfas.find_files(source)
+    st = _start(source, target, name, gfas.RECIPE, gfas.RECIPE_VERSION, files, "NetCDF")
+    if not st.fresh:
+        return st.summary
+    pub, summary, cur, new_inputs, fresh = st.pub, st.summary, st.cur, st.hashes, st.fresh
+    summary.skipped += [f"{f}: already in version {cur['version']}" for f in files if f not in fresh]
+    run_dir = pub.root.child("_runs", f"{gfas.RECIPE}-append-{uuid.uuid4().hex[:12]}")
+    try:
+        infos, summary.refused = read_files_on_beam(fresh, gfas.scan, run_dir, runner)
+        if summary.refused:
+            summary.warnings.append("input refused: nothing appended")
+            return summary
+        days, where, notes = gfas.plan(infos)
+        summary.warnings += notes
+        used = {path for path, _ in where.values()}
+        win = gfas.window([i for i in infos if i["path"] in used])
+        staging = run_dir.child("staging.zarr")
+        gfas.write_template(staging, days, {})
+        blocks = gfas.write_blocks(days, where, infos, win, staging, runner, run_dir.url)
+        checks = read_checks(run_dir.url)
+        failed = _read(run_dir.url, "refused")
+        if failed or len(checks) != len(blocks):
+            summary.refused += failed
+            summary.warnings.append("some blocks failed: nothing appended")
+            return summary
+        staged = xr.open_zarr(staging.zarr_store(read_only=True), consolidated=False, zarr_format=3)
+        try:
+            gfas.validate(staged, checks, win)
+        except ValueError as err:
+            summary.warnings.append(f"staged days failed validation: {err}: nothing appended")
+            return summary
+        release = appended_release(cur, {f: new_inputs[f] for f in fresh}, fresh)
+        old_dropped = json.loads(pub.open(name).attrs.get("dropped", "[]"))
+        i0, i1, j0, j1 = win
+
+        def ranges(ds: xr.Dataset) -> None:
+            v = np.asarray(
+                ds[gfas.PRODUCT].isel(time=slice(-len(days), None), lat=slice(i0, i1), lon=slice(j0, j1))
+            )
+            if np.isfinite(v).any() and (np.nanmin(v) < 0 or np.nanmax(v) > gfas.FIRE_MAX):
+                raise ValueError(f"{gfas.PRODUCT}: appended values outside 0..{gfas.FIRE_MAX} g C m-2 d-1")
+
+        try:
+            manifest = append_store(
+                pub,
+                release,
+                staged,
+                attrs={"dropped": json.dumps(old_dropped + notes)},
+                validate=ranges,
+                catalog_metadata=lambda ds: {
+                    **describe(ds),
+                    "refused": [],
+                    "data_extent": _union_extent(cur["metadata"].get("data_extent"), win),
+                },
+                window={"lat": slice(i0, i1), "lon": slice(j0, j1)},
+            )
+        except AppendError as err:
+            raise InputError(source, str(err)) from err
+        return _published(summary, manifest)
+    finally:
+        run_dir.remove()

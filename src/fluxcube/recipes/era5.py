@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 import uuid
@@ -247,7 +248,7 @@ def scan(path: str) -> FileInfo:
     for v in info.variables.values():
         check_grid(path, v.name_in_file, np.asarray(v.lat), np.asarray(v.lon))
         try:
-            Regridder(np.asarray(v.lat), np.asarray(v.lon))
+            regridder(v.lat, v.lon)
         except ValueError as err:
             raise InputError(path, f"{v.name_in_file}: {err}", column=v.name_in_file) from err
         times = np.array(v.times, dtype="datetime64[s]")
@@ -418,58 +419,91 @@ def _grib_message(
     info.variables[name].locators.append(int(h["offset"]))
 
 
-def _coord_name(ds: xr.Dataset, names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in ds.variables), None)
+def _data_variables(nc: Any) -> dict[str, Any]:
+    """The data variables of a netCDF4 dataset (as xarray sees them): neither dimension coordinates
+    nor named in any variable's ``coordinates`` attribute."""
+    coords = set(nc.dimensions)
+    for var in nc.variables.values():
+        coords.update(str(getattr(var, "coordinates", "")).split())
+    return {name: var for name, var in nc.variables.items() if name not in coords}
+
+
+def _decode_times(nc: Any, name: str) -> np.ndarray:
+    """CF times of variable ``name`` as datetime64[s] (netCDF4's num2date, the proleptic calendars)."""
+    import netCDF4
+
+    t = nc[name]
+    values = np.ma.filled(np.atleast_1d(t[:]), np.nan)
+    dates = netCDF4.num2date(
+        values, t.units, getattr(t, "calendar", "standard"), only_use_cftime_datetimes=False
+    )
+    return np.array([np.datetime64(d.isoformat(), "s") for d in np.atleast_1d(dates)], dtype="datetime64[s]")
 
 
 def scan_netcdf(path: str) -> FileInfo:
-    """Read a CDS NetCDF file's metadata (old ``time`` or new ``valid_time`` layout)."""
+    """Read a CDS NetCDF file's metadata (old ``time`` or new ``valid_time`` layout) with netCDF4
+    (no data values; about 3x faster than opening it with xarray)."""
+    import netCDF4
+
     try:
-        ds = xr.open_dataset(path, decode_timedelta=False, cache=False)
-    except Exception as err:  # netCDF4/HDF5 raise OSError, ValueError, RuntimeError...
+        nc = netCDF4.Dataset(path)
+    except Exception as err:  # netCDF4/HDF5 raise OSError, RuntimeError...
         raise InputError(path, f"cannot open as NetCDF (truncated or corrupt?): {err}") from err
-    with ds:
-        tdim = "valid_time" if "valid_time" in ds.dims else "time" if "time" in ds.dims else None
-        lat_name = _coord_name(ds, ("latitude", "lat"))
-        lon_name = _coord_name(ds, ("longitude", "lon"))
-        if tdim is None:
-            raise InputError(path, "no time dimension (expected 'time' or 'valid_time')")
-        if lat_name is None or lon_name is None:
-            raise InputError(path, "no latitude/longitude coordinates (expected 'latitude', 'longitude')")
-        info = FileInfo(path, "netcdf", "cds-new" if tdim == "valid_time" else "cds-old", {}, time_dim=tdim)
-        info.expver_dim = "expver" in ds.dims
-        if info.expver_dim:
-            info.notes.append(f"{path}: expver dimension (ERA5 + ERA5T): the first non-missing value is used")
-        times = ds[tdim].values
-        if not np.issubdtype(times.dtype, np.datetime64):
-            raise InputError(path, f"{tdim}: cannot decode times (units {ds[tdim].attrs.get('units')!r})")
-        iso = [str(t) for t in times.astype("datetime64[s]")]
-        lat = [round(float(x), 6) for x in np.atleast_1d(ds[lat_name].values)]
-        lon = [round(float(x), 6) for x in np.atleast_1d(ds[lon_name].values)]
-        allowed = {tdim, lat_name, lon_name, "expver"}
-        for vname, var in ds.data_vars.items():
-            name = ALIASES.get(str(vname))
-            if name is None:
-                if var.ndim >= 2:
-                    info.notes.append(f"{path}: {vname} not ingested")
-                continue
-            if set(var.dims) - allowed:
-                raise InputError(
-                    path,
-                    f"{vname}: dimensions {var.dims}, expected ({tdim}, {lat_name}, {lon_name})",
-                    column=str(vname),
-                )
-            if lat_name not in var.dims or lon_name not in var.dims or tdim not in var.dims:
-                raise InputError(path, f"{vname}: dimensions {var.dims} lack time, latitude or longitude")
-            _check_units(path, SOURCES[name], str(vname), str(var.attrs.get("units", "")))
-            step = var.attrs.get("GRIB_stepType")
-            if step is not None and step not in SOURCES[name].step_types:
-                raise InputError(
-                    path, f"{vname}: GRIB_stepType {step!r}, expected {SOURCES[name].step_types[0]!r}"
-                )
-            info.variables[name] = VarInfo(
-                name, str(vname), str(var.attrs["units"]), iso, list(range(len(iso))), lat, lon
+    try:
+        return _scan_netcdf(path, nc)
+    except InputError:
+        raise
+    except Exception as err:  # HDF5 errors on a damaged header
+        raise InputError(path, f"cannot read the metadata: {type(err).__name__}: {err}") from err
+    finally:
+        nc.close()
+
+
+def _scan_netcdf(path: str, nc: Any) -> FileInfo:
+    dims = set(nc.dimensions)
+    tdim = "valid_time" if "valid_time" in dims else "time" if "time" in dims else None
+    lat_name = next((n for n in ("latitude", "lat") if n in nc.variables), None)
+    lon_name = next((n for n in ("longitude", "lon") if n in nc.variables), None)
+    if tdim is None:
+        raise InputError(path, "no time dimension (expected 'time' or 'valid_time')")
+    if lat_name is None or lon_name is None:
+        raise InputError(path, "no latitude/longitude coordinates (expected 'latitude', 'longitude')")
+    info = FileInfo(path, "netcdf", "cds-new" if tdim == "valid_time" else "cds-old", {}, time_dim=tdim)
+    info.expver_dim = "expver" in dims
+    if info.expver_dim:
+        info.notes.append(f"{path}: expver dimension (ERA5 + ERA5T): the first non-missing value is used")
+    try:
+        times = _decode_times(nc, tdim)
+    except Exception as err:
+        units = getattr(nc[tdim], "units", None) if tdim in nc.variables else None
+        raise InputError(path, f"{tdim}: cannot decode times (units {units!r}): {err}") from err
+    iso = [str(t) for t in times]
+    lat = [round(float(x), 6) for x in np.atleast_1d(np.asarray(nc[lat_name][:], dtype="float64"))]
+    lon = [round(float(x), 6) for x in np.atleast_1d(np.asarray(nc[lon_name][:], dtype="float64"))]
+    allowed = {tdim, lat_name, lon_name, "expver"}
+    for vname, var in _data_variables(nc).items():
+        name = ALIASES.get(str(vname))
+        vdims = tuple(var.dimensions)
+        if name is None:
+            if len(vdims) >= 2:
+                info.notes.append(f"{path}: {vname} not ingested")
+            continue
+        if set(vdims) - allowed:
+            raise InputError(
+                path,
+                f"{vname}: dimensions {vdims}, expected ({tdim}, {lat_name}, {lon_name})",
+                column=str(vname),
             )
+        if lat_name not in vdims or lon_name not in vdims or tdim not in vdims:
+            raise InputError(path, f"{vname}: dimensions {vdims} lack time, latitude or longitude")
+        units = str(getattr(var, "units", ""))
+        _check_units(path, SOURCES[name], str(vname), units)
+        step = getattr(var, "GRIB_stepType", None)
+        if step is not None and step not in SOURCES[name].step_types:
+            raise InputError(
+                path, f"{vname}: GRIB_stepType {step!r}, expected {SOURCES[name].step_types[0]!r}"
+            )
+        info.variables[name] = VarInfo(name, str(vname), units, iso, list(range(len(iso))), lat, lon)
     return info
 
 
@@ -499,6 +533,14 @@ def _overlap(out_edges: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarra
     a = np.maximum(out_edges[:-1, None], lo[None, :])
     b = np.minimum(out_edges[1:, None], hi[None, :])
     return np.clip(b - a, 0.0, None)
+
+
+def _single_source(w: sp.csr_matrix) -> np.ndarray | None:
+    """The source index of each output row when every row takes exactly one source value with weight 1
+    (an output cell inside one source cell); otherwise None."""
+    if np.all(np.diff(w.indptr) == 1) and np.allclose(w.data, 1.0, rtol=0.0, atol=1e-12):
+        return np.asarray(w.indices, dtype=np.intp).copy()
+    return None
 
 
 class Regridder:
@@ -545,6 +587,9 @@ class Regridder:
         self.wlon = sp.csr_matrix(wlon / RESOLUTION)
         self.nlat, self.nlon = lat.size, lon.size
         self.covered = np.outer(keep_lat[self.i0 : self.i1], keep_lon[self.j0 : self.j1])
+        # a coarser, nesting source grid: each output cell lies in one source cell (weight 1), so the
+        # regridding is a gather (same values as the matrix products, about 10x faster)
+        self.take_lat, self.take_lon = _single_source(self.wlat), _single_source(self.wlon)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -557,30 +602,51 @@ class Regridder:
         z = np.asarray((self.wlon @ y.T).T)  # (wl*nt, wn)
         return z.reshape(self.shape[0], nt, self.shape[1]).transpose(1, 0, 2)
 
-    def __call__(self, fields: np.ndarray) -> np.ndarray:
-        """Regrid ``fields`` (time, lat, lon) on the source grid -> (time, wlat, wlon) float32 window."""
+    def __call__(self, fields: np.ndarray, min_valid: float = 1.0) -> np.ndarray:
+        """Regrid ``fields`` (time, lat, lon) on the source grid -> (time, wlat, wlon) float32 window
+        (same units as ``fields``).
+
+        ``min_valid``: the fraction of an output cell's area that must hold finite source values (1: all
+        of it, the default); the value is the area-weighted mean over those.
+        """
         fields = np.asarray(fields, dtype="float64")
+        if self.take_lat is not None and self.take_lon is not None:
+            out = fields[:, self.take_lat][:, :, self.take_lon]
+            return np.where(self.covered[None], out, np.nan).astype("float32")
         valid = np.isfinite(fields)
         num = self._apply(np.where(valid, fields, 0.0))
         den = np.ones_like(num) if valid.all() else self._apply(valid.astype("float64"))
-        out = np.where((den > 1 - 1e-6) & self.covered[None], num / np.where(den > 0, den, 1.0), np.nan)
+        ok = (den > min(min_valid, 1.0) - 1e-6) & (den > 0) & self.covered[None]
+        out = np.where(ok, num / np.where(den > 0, den, 1.0), np.nan)
         return out.astype("float32")
+
+
+def regridder(lat: Any, lon: Any) -> Regridder:
+    """The :class:`Regridder` of a source grid (latitudes, longitudes in degrees), built once per grid
+    and process: files of one source share their grid, and building the weights costs milliseconds.
+    Callers must not modify it."""
+    return _cached_regridder(tuple(float(x) for x in lat), tuple(float(x) for x in lon))
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_regridder(lat: tuple[float, ...], lon: tuple[float, ...]) -> Regridder:
+    return Regridder(np.array(lat), np.array(lon))
 
 
 # ---------------------------------------------------------------------------------------- reading
 class Reader:
-    """Decodes hourly fields of one file (ecCodes for GRIB, xarray for NetCDF)."""
+    """Decodes hourly fields of one file (ecCodes for GRIB, netCDF4 for NetCDF)."""
 
     def __init__(self, info: FileInfo):
         self.info = info
-        self._ds: xr.Dataset | None = None
+        self._ds: Any = None
         self._fh: Any = None
         self.regridders: dict[str, Regridder] = {}
 
     def regridder(self, name: str) -> Regridder:
         if name not in self.regridders:
             v = self.info.variables[name]
-            self.regridders[name] = Regridder(np.array(v.lat), np.array(v.lon))
+            self.regridders[name] = regridder(v.lat, v.lon)
         return self.regridders[name]
 
     def read(self, name: str, locators: list[int]) -> np.ndarray:
@@ -629,16 +695,27 @@ class Reader:
         return out
 
     def _read_netcdf(self, name: str, index: list[int]) -> np.ndarray:
+        """netCDF4 read (CF scale/offset applied, fill -> NaN) of the time steps ``index``."""
+        import netCDF4
+
         v = self.info.variables[name]
         if self._ds is None:
-            self._ds = xr.open_dataset(self.info.path, decode_timedelta=False, cache=False)
-        var = self._ds[v.name_in_file].isel({self.info.time_dim: np.asarray(index)})
-        lat_dim = next(d for d in var.dims if d in ("latitude", "lat"))
-        lon_dim = next(d for d in var.dims if d in ("longitude", "lon"))
-        if "expver" in var.dims:  # ERA5 + ERA5T: first non-missing along expver
-            var = var.bfill("expver").isel(expver=0)
-        var = var.transpose(self.info.time_dim, lat_dim, lon_dim)
-        return np.asarray(var.values, dtype="float64")
+            self._ds = netCDF4.Dataset(self.info.path)
+        var = self._ds[v.name_in_file]
+        dims = list(var.dimensions)
+        steps, inverse = np.unique(np.asarray(index), return_inverse=True)  # netCDF4: sorted, unique
+        key = tuple(steps if d == self.info.time_dim else slice(None) for d in dims)
+        values = np.ma.filled(np.ma.asarray(var[key]).astype("float64"), np.nan)
+        values = np.take(values, inverse, axis=dims.index(self.info.time_dim))
+        if "expver" in dims:  # ERA5 + ERA5T: the first non-missing value along expver
+            axis = dims.index("expver")
+            first = np.argmax(np.isfinite(values), axis=axis)
+            values = np.take_along_axis(values, np.expand_dims(first, axis), axis=axis).squeeze(axis)
+            dims.remove("expver")
+        lat_dim = next(d for d in dims if d in ("latitude", "lat"))
+        lon_dim = next(d for d in dims if d in ("longitude", "lon"))
+        order = [dims.index(d) for d in (self.info.time_dim, lat_dim, lon_dim)]
+        return np.ascontiguousarray(values.transpose(order))
 
     def close(self) -> None:
         if self._ds is not None:
@@ -734,7 +811,7 @@ def _window(
     for info in infos:
         for name, v in info.variables.items():
             if (info.path, name) in used:
-                r = Regridder(np.array(v.lat), np.array(v.lon))
+                r = regridder(v.lat, v.lon)
                 i0, i1, j0, j1 = min(i0, r.i0), max(i1, r.i1), min(j0, r.j0), max(j1, r.j1)
     if i1 <= i0:
         return 0, 0, 0, 0
@@ -869,9 +946,11 @@ def scan_files(files: list[str], runner: str, run_dir: str) -> tuple[list[FileIn
                 MapOrRefuse(lambda item: scan(item[1]).to_dict(), "scan", lambda e: e[1])
             ).with_outputs(REFUSED, main="ok")
         )
-        _ = out.ok | "infos" >> WriteRecords(run_dir, "infos")
+        # one record for all files' metadata (small): one write and one read instead of one per file
+        _ = out.ok | "collect" >> beam.combiners.ToList() | "infos" >> WriteRecords(run_dir, "infos")
         _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir, "refused")
-    infos = sorted((FileInfo.from_dict(d) for d in read_records(run_dir, "infos")), key=lambda i: i.path)
+    scanned = [d for batch in read_records(run_dir, "infos") for d in batch]
+    infos = sorted((FileInfo.from_dict(d) for d in scanned), key=lambda i: i.path)
     return infos, sorted(read_records(run_dir, "refused"), key=lambda r: r["file"])
 
 
@@ -947,7 +1026,7 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
             catalog_metadata=lambda ds: {
                 **describe(ds),
                 "refused": summary.refused,
-                "data_extent": _data_extent(plan_.window),
+                "data_extent": data_extent(plan_.window),
                 "decoded_bytes": sum(c["decoded_bytes"] for c in checks),
             },
             update_catalog=True,
@@ -958,7 +1037,8 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         run_dir.remove()
 
 
-def _data_extent(window: tuple[int, int, int, int]) -> dict[str, float]:
+def data_extent(window: tuple[int, int, int, int]) -> dict[str, float]:
+    """Edges (degrees) of a window (i0, i1, j0, j1) of the 0.5 degree grid, for the catalog."""
     i0, i1, j0, j1 = window
     return {
         "lat_min": float(LAT_EDGES[i0]),

@@ -41,9 +41,9 @@ from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import gridcube
-from fluxcube.recipes.era5 import SPACE_CHUNK, TIME_CHUNK, Regridder, check_grid
+from fluxcube.recipes.era5 import SPACE_CHUNK, TIME_CHUNK, check_grid, data_extent, regridder
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES, RESOLUTION
+from fluxcube.recipes.regions import LAT, LON, RESOLUTION
 from fluxcube.recipes.transforms import (
     inputs_are_synthetic,
     read_files_on_beam,
@@ -85,7 +85,7 @@ def _coord(ds: xr.Dataset, names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in ds.variables), None)
 
 
-def check_nesting(path: str, lat: np.ndarray, lon: np.ndarray) -> None:
+def check_nesting(path: str, lat: np.ndarray, lon: np.ndarray, name: str = VARIABLE) -> None:
     """A grid coarser than 0.5 degree must have its cell edges on 0.5 degree edges."""
     for axis, values in (("latitude", lat), ("longitude", lon)):
         d = abs(float(values[1] - values[0]))
@@ -98,9 +98,9 @@ def check_nesting(path: str, lat: np.ndarray, lon: np.ndarray) -> None:
         if np.abs(steps - np.round(steps)).max() > 1e-4:
             raise InputError(
                 path,
-                f"{VARIABLE}: {axis} spacing {d:g} degrees is coarser than 0.5 degree and its cells do not "
+                f"{name}: {axis} spacing {d:g} degrees is coarser than 0.5 degree and its cells do not "
                 "nest in the 0.5 degree grid (edges not on multiples of 0.5 degree)",
-                column=VARIABLE,
+                column=name,
             )
 
 
@@ -109,6 +109,20 @@ def regular(values: np.ndarray) -> np.ndarray:
     (coordinates stored as float32, as in GFAS files, are off by up to ~1e-6 degrees)."""
     step = (values[-1] - values[0]) / (values.size - 1)
     return np.round(values[0] + step * np.arange(values.size), 5)
+
+
+def source_grid(path: str, name: str, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check a source grid (degrees) of variable ``name`` in file ``path``: regular, finer than or
+    nesting in the 0.5 degree grid, covering at least one 0.5 degree cell; return its axes snapped to a
+    regular float64 axis (:func:`regular`). Bad grid: :class:`InputError` naming the file and variable."""
+    check_grid(path, name, lat, lon)
+    lat, lon = regular(lat), regular(lon)
+    check_nesting(path, lat, lon, name)
+    try:
+        regridder(lat, lon)
+    except ValueError as err:
+        raise InputError(path, f"{name}: {err}", column=name) from err
+    return lat, lon
 
 
 def scan(path: str) -> dict[str, Any]:
@@ -152,13 +166,7 @@ def scan(path: str) -> dict[str, Any]:
             raise InputError(path, f"{tdim}: a day occurs twice")
         lat = np.atleast_1d(ds[lat_name].values).astype("float64")
         lon = np.atleast_1d(ds[lon_name].values).astype("float64")
-    check_grid(path, VARIABLE, lat, lon)
-    lat, lon = regular(lat), regular(lon)
-    check_nesting(path, lat, lon)
-    try:
-        Regridder(lat, lon)
-    except ValueError as err:
-        raise InputError(path, f"{VARIABLE}: {err}", column=VARIABLE) from err
+    lat, lon = source_grid(path, VARIABLE, lat, lon)
     return {
         "path": path,
         "time_dim": tdim,
@@ -192,7 +200,7 @@ def window(infos: list[dict[str, Any]]) -> tuple[int, int, int, int]:
     """Chunk-aligned window (i0, i1, j0, j1) of the 0.5 degree grid that the inputs cover."""
     i0, i1, j0, j1 = LAT.size, 0, LON.size, 0
     for info in infos:
-        r = Regridder(np.array(info["lat"]), np.array(info["lon"]))
+        r = regridder(info["lat"], info["lon"])
         i0, i1, j0, j1 = min(i0, r.i0), max(i1, r.i1), min(j0, r.j0), max(j1, r.j1)
     c = SPACE_CHUNK
     return (i0 // c) * c, min(LAT.size, -(-i1 // c) * c), (j0 // c) * c, min(LON.size, -(-j1 // c) * c)
@@ -235,7 +243,7 @@ def process_block(
             raise InputError(
                 path, f"{VARIABLE}: {int(neg.sum())} negative values (min {np.nanmin(fields):.3g})"
             )
-        r = Regridder(np.array(info["lat"]), np.array(info["lon"]))
+        r = regridder(info["lat"], info["lon"])
         out[[k for k, _ in items], r.i0 - i0 : r.i1 - i0, r.j0 - j0 : r.j1 - j0] = r(fields * TO_G_C_PER_DAY)
     checks = gridcube.write_block(store, {PRODUCT: out}, slice(start, stop), slice(i0, i1), slice(j0, j1))
     return {"block": [start, stop], "checks": checks}
@@ -342,19 +350,13 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
             summary.refused += sorted(failed, key=lambda r: r["file"])
             summary.warnings.append("some blocks failed: nothing published")
             return summary
-        i0, i1, j0, j1 = win
         pub.commit(
             release,
             validate=lambda ds: validate(ds, checks, win),
             catalog_metadata=lambda ds: {
                 **describe(ds),
                 "refused": summary.refused,
-                "data_extent": {
-                    "lat_min": float(LAT_EDGES[i0]),
-                    "lat_max": float(LAT_EDGES[i1]),
-                    "lon_min": float(LON_EDGES[j0]),
-                    "lon_max": float(LON_EDGES[j1]),
-                },
+                "data_extent": data_extent(win),
             },
             update_catalog=True,
         )

@@ -26,23 +26,52 @@ Store ``inversions_zonal_monthly``, dimensions (member, time, zlat):
 
 Sign: positive = flux to the atmosphere (source), as the sources and the platform's NEE. Time: the
 first day of each month (the sources stamp mid-month); months a member lacks are NaN.
+
+Store ``inversions_gridded_monthly`` (from ``gcb-gridded`` files only, and only when the catalog under the
+same target holds ``gfas_fire_daily_0p5deg``; otherwise a warning says why it was not published),
+dimensions (member, time, lat, lon) on the 0.5 degree grid of :mod:`fluxcube.recipes.regions`:
+
+- ``land_flux`` (g C m-2 d-1, per m2 of grid cell, monthly mean, fire included) = source PgC/m2/yr x 1e15
+  / days in that year; each source cell gives its flux density to the 0.5 degree cells inside it
+  (:class:`fluxcube.recipes.era5.Regridder`, first-order conservative), so area integrals are conserved up
+  to the difference between the source's cell areas and the sphere's (both measured and stored as
+  attributes ``source_cell_area_max_relative_difference`` and ``area_integral_max_relative_difference``);
+- ``land_flux_fire_adjusted`` = ``land_flux`` - the month's mean GFAS ``fire_c`` of the same cell; NaN in
+  months the GFAS store does not fully cover (every day of the month must be there; listed in the
+  attribute ``fire_adjustment_missing_months``, in ``gfas_days`` (time) and in the run's warnings) and in
+  cells without a GFAS value;
+- chunks (1 member, 12 months, 90, 90); written by a Beam pipeline in 12-month blocks (one block holds
+  one member's months at a time: memory does not grow with the ensemble or the period), validated by
+  per-block counts and sums, provenance naming the inversion files and the GFAS store version.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 
+from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
+from fluxcube.recipes import gridcube
+from fluxcube.recipes.era5 import Regridder
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.transforms import inputs_are_synthetic, read_files_on_beam
+from fluxcube.recipes.gridcube import SPACE_CHUNK
+from fluxcube.recipes.regions import LAT, LON, cell_area_sphere, grid_coords
+from fluxcube.recipes.transforms import inputs_are_synthetic, read_files_on_beam, read_records
+from fluxcube.regions.integrate import monthly_means
+from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +98,28 @@ def member_of(path: str) -> str:
     return Path(path).parent.name
 
 
-def read_zonal(path: str) -> dict[str, Any]:
-    """Read one zonal-mean file: monthly land flux (Pg C yr-1 degree-1) on its native latitudes."""
+def open_netcdf(path: str) -> xr.Dataset:
+    """Open an inversion file lazily; an unreadable one is an :class:`InputError` naming it."""
     try:
-        ds = xr.open_dataset(path, cache=False)
+        return xr.open_dataset(path, cache=False)
     except Exception as err:
         raise InputError(path, f"cannot open as NetCDF (truncated or corrupt?): {err}") from err
+
+
+def months_of(path: str, var: xr.DataArray) -> np.ndarray:
+    """The months (datetime64[M]) of a monthly variable's time axis; not monthly -> :class:`InputError`."""
+    times = var["time"].values
+    if not np.issubdtype(times.dtype, np.datetime64):
+        raise InputError(path, "time cannot be decoded as dates")
+    months = times.astype("datetime64[M]")
+    if np.unique(months).size != months.size:
+        raise InputError(path, "two time steps fall in the same month: not monthly data")
+    return months
+
+
+def read_zonal(path: str) -> dict[str, Any]:
+    """Read one zonal-mean file: monthly land flux (Pg C yr-1 degree-1) on its native latitudes."""
+    ds = open_netcdf(path)
     with ds:
         if "SFCO2_LND" not in ds:
             raise InputError(path, f"no variable SFCO2_LND (land flux); variables: {sorted(ds.data_vars)}")
@@ -95,12 +140,7 @@ def read_zonal(path: str) -> dict[str, Any]:
             or np.unique(lat).size != lat.size
         ):
             raise InputError(path, f"latitudes {lat.min()}..{lat.max()} ({lat.size}) are not a zonal grid")
-        times = var["time"].values
-        if not np.issubdtype(times.dtype, np.datetime64):
-            raise InputError(path, "time cannot be decoded as dates")
-        months = times.astype("datetime64[M]")
-        if np.unique(months).size != months.size:
-            raise InputError(path, "two time steps fall in the same month: not monthly data")
+        months = months_of(path, var)
         try:
             values = var.values.astype("float64")
         except Exception as err:
@@ -121,62 +161,90 @@ GCB_UNITS = ("PgC/m2/yr", "PgC m-2 yr-1", "Pg C m-2 yr-1")
 EARTH_RADIUS = 6371007.2  # m, as fluxcube.recipes.regions
 
 
+@dataclass
+class GcbFile:
+    """A checked GCB2022-layout ensemble file: the flux variable (member, time, lat ascending, lon) in
+    PgC/m2/yr, its grid (degrees), cell areas (m2: the file's ``cell_area``, else the sphere's), months
+    (first day) and member names."""
+
+    path: str
+    var: xr.DataArray
+    lat: np.ndarray
+    lon: np.ndarray
+    area: np.ndarray
+    months: np.ndarray  # datetime64[M]
+    names: list[str]
+
+    @property
+    def dlat(self) -> float:
+        return float(abs(self.lat[1] - self.lat[0]))
+
+    def sphere_area(self) -> np.ndarray:
+        """Cell areas (m2) of the file's grid on the sphere of radius :data:`EARTH_RADIUS`."""
+        d = self.dlat
+        dlon = float(abs(self.lon[1] - self.lon[0]))
+        edges = np.deg2rad(np.clip(np.concatenate([self.lat - d / 2, self.lat[-1:] + d / 2]), -90, 90))
+        band = EARTH_RADIUS**2 * np.deg2rad(dlon) * np.diff(np.sin(edges))
+        return np.repeat(band[:, None], self.lon.size, axis=1)
+
+
+def check_gcb(path: str, ds: xr.Dataset) -> GcbFile:
+    """Check an opened GCB2022-layout file (variable, dimensions, units, grid, monthly times)."""
+    if GCB_VARIABLE not in ds:
+        raise InputError(path, f"no variable {GCB_VARIABLE}; variables: {sorted(map(str, ds.data_vars))}")
+    var = ds[GCB_VARIABLE]
+    want = {"ensemble_member", "time", "latitude", "longitude"}
+    if set(var.dims) != want:
+        raise InputError(path, f"{GCB_VARIABLE} has dimensions {var.dims}, expected {sorted(want)}")
+    units = str(var.attrs.get("units", ""))
+    if units not in GCB_UNITS:
+        raise InputError(
+            path, f"{GCB_VARIABLE} units {units!r}, expected {GCB_UNITS[0]!r}", column=GCB_VARIABLE
+        )
+    var = var.transpose("ensemble_member", "time", "latitude", "longitude").sortby("latitude")
+    lat = var["latitude"].values.astype("float64")
+    lon = var["longitude"].values.astype("float64")
+    dlat, dlon = np.abs(np.diff(lat)), np.abs(np.diff(lon))
+    if lat.size < 10 or np.ptp(dlat) > 1e-6 or np.ptp(dlon) > 1e-6:
+        raise InputError(path, "latitude/longitude are not a regular grid")
+    months = months_of(path, var)
+    if "ensemble_member_name" in ds:
+        raw = ds["ensemble_member_name"].values
+        names = [
+            (
+                b"".join(r).decode() if raw.ndim == 2 else str(r.decode() if isinstance(r, bytes) else r)
+            ).strip()
+            for r in raw
+        ]
+    else:
+        names = [f"member{k}" for k in range(var.sizes["ensemble_member"])]
+    out = GcbFile(path, var, lat, lon, np.empty(0), months, names)
+    if "cell_area" in ds:
+        out.area = ds["cell_area"].transpose("latitude", "longitude").sortby("latitude").values
+    else:
+        out.area = out.sphere_area()
+    return out
+
+
 def read_gcb_gridded(path: str) -> list[dict[str, Any]]:
     """Read a GCB2022-layout gridded ensemble file: one zonal member record per ensemble member."""
-    try:
-        ds = xr.open_dataset(path, cache=False)
-    except Exception as err:
-        raise InputError(path, f"cannot open as NetCDF (truncated or corrupt?): {err}") from err
+    ds = open_netcdf(path)
     with ds:
-        var = ds[GCB_VARIABLE]
-        want = {"ensemble_member", "time", "latitude", "longitude"}
-        if set(var.dims) != want:
-            raise InputError(path, f"{GCB_VARIABLE} has dimensions {var.dims}, expected {sorted(want)}")
-        units = str(var.attrs.get("units", ""))
-        if units not in GCB_UNITS:
-            raise InputError(path, f"{GCB_VARIABLE} units {units!r}, expected {GCB_UNITS[0]!r}")
-        var = var.transpose("ensemble_member", "time", "latitude", "longitude").sortby("latitude")
-        lat = var["latitude"].values.astype("float64")
-        lon = var["longitude"].values.astype("float64")
-        dlat, dlon = np.abs(np.diff(lat)), np.abs(np.diff(lon))
-        if lat.size < 10 or np.ptp(dlat) > 1e-6 or np.ptp(dlon) > 1e-6:
-            raise InputError(path, "latitude/longitude are not a regular grid")
-        if "cell_area" in ds:
-            area = ds["cell_area"].transpose("latitude", "longitude").sortby("latitude").values
-        else:
-            edges = np.deg2rad(np.clip(np.concatenate([lat - dlat[0] / 2, lat[-1:] + dlat[0] / 2]), -90, 90))
-            band = EARTH_RADIUS**2 * np.deg2rad(dlon[0]) * np.diff(np.sin(edges))
-            area = np.repeat(band[:, None], lon.size, axis=1)
-        times = var["time"].values
-        if not np.issubdtype(times.dtype, np.datetime64):
-            raise InputError(path, "time cannot be decoded as dates")
-        months = times.astype("datetime64[M]")
-        if np.unique(months).size != months.size:
-            raise InputError(path, "two time steps fall in the same month: not monthly data")
-        if "ensemble_member_name" in ds:
-            raw = ds["ensemble_member_name"].values
-            names = [
-                (
-                    b"".join(r).decode() if raw.ndim == 2 else str(r.decode() if isinstance(r, bytes) else r)
-                ).strip()
-                for r in raw
-            ]
-        else:
-            names = [f"member{k}" for k in range(var.sizes["ensemble_member"])]
+        g = check_gcb(path, ds)
         records = []
-        for k, name in enumerate(names):
-            values = var.isel(ensemble_member=k).values.astype("float64")  # (time, lat, lon)
-            zonal = np.nansum(values * area[None], axis=2) / dlat[0]  # Pg C yr-1 per degree latitude
+        for k, name in enumerate(g.names):
+            values = g.var.isel(ensemble_member=k).values.astype("float64")  # (time, lat, lon)
+            zonal = np.nansum(values * g.area[None], axis=2) / g.dlat  # Pg C yr-1 per degree latitude
             zonal[~np.isfinite(values).any(axis=2)] = np.nan
             records.append(
                 {
                     "file": path,
                     "member": name,
                     "layout": "gcb-gridded",
-                    "months": [str(m) for m in months],
-                    "lat": lat.tolist(),
+                    "months": [str(m) for m in g.months],
+                    "lat": g.lat.tolist(),
                     "values": np.where(np.isfinite(zonal), zonal, None).tolist(),
-                    "long_name": str(var.attrs.get("long_name", "")),
+                    "long_name": str(g.var.attrs.get("long_name", "")),
                 }
             )
     return records
@@ -184,13 +252,10 @@ def read_gcb_gridded(path: str) -> list[dict[str, Any]]:
 
 def detect_layout(path: str) -> str:
     """'zonal' for (time, lat) files, 'gcb-gridded' for GCB2022-layout ensemble files."""
-    try:
-        with xr.open_dataset(path, cache=False) as ds:
-            if GCB_VARIABLE in ds and "ensemble_member" in ds[GCB_VARIABLE].dims:
-                return "gcb-gridded"
-            dims = set(ds["SFCO2_LND"].dims) if "SFCO2_LND" in ds else set(ds.dims)
-    except Exception as err:
-        raise InputError(path, f"cannot open as NetCDF (truncated or corrupt?): {err}") from err
+    with open_netcdf(path) as ds:
+        if GCB_VARIABLE in ds and "ensemble_member" in ds[GCB_VARIABLE].dims:
+            return "gcb-gridded"
+        dims = set(ds["SFCO2_LND"].dims) if "SFCO2_LND" in ds else set(ds.dims)
     if dims == {"time", "lat"}:
         return "zonal"
     if {"lat", "lon"} <= dims or {"latitude", "longitude"} <= dims:
@@ -350,4 +415,331 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
         summary.published[DATASET] = release.version
     else:
         summary.up_to_date[DATASET] = release.version
+    gridded = sorted({r["file"] for r in records if r["layout"] == "gcb-gridded"})
+    if gridded:
+        publish_gridded(gridded, pub, summary, runner, force)
     return summary
+
+
+# ------------------------------------------------------------------------- the gridded 0.5 degree store
+GRIDDED_DATASET = "inversions_gridded_monthly"
+GRIDDED_RECIPE_VERSION = "1.0.0"
+LAND_FLUX = "land_flux"
+ADJUSTED = "land_flux_fire_adjusted"
+MONTH_CHUNK = 12  # months per chunk and per processing block
+G_PER_PG = 1e15
+GRIDDED_ATTRS = {
+    LAND_FLUX: {
+        "units": "g C m-2 d-1",
+        "long_name": "land-atmosphere CO2 flux of the inversion, fire included (monthly mean)",
+        "cell_methods": "time: mean (month) area: mean",
+        "comment": "per m2 of grid cell; positive = flux to the atmosphere (source); fossil fuel and cement "
+        "emissions removed by the source; 1 degree cells split into their four 0.5 degree cells (flux "
+        "density kept); source PgC/m2/yr x 1e15 / days in the year",
+    },
+    ADJUSTED: {
+        "units": "g C m-2 d-1",
+        "long_name": "land-atmosphere CO2 flux of the inversion minus GFAS fire emissions (monthly mean)",
+        "cell_methods": "time: mean (month) area: mean",
+        "comment": "land_flux - monthly mean of gfas_fire_daily_0p5deg fire_c in the same cell; NaN in "
+        "months the GFAS store does not fully cover and in cells without a GFAS value; positive = source",
+    },
+}
+
+
+def scan_gridded(path: str) -> dict[str, Any]:
+    """Metadata of one GCB2022-layout file for the gridded store: members, months, grid, area check."""
+    ds = open_netcdf(path)
+    with ds:
+        g = check_gcb(path, ds)
+        try:
+            Regridder(g.lat, g.lon)
+        except ValueError as err:
+            raise InputError(path, f"{GCB_VARIABLE}: {err}", column=GCB_VARIABLE) from err
+        area_diff = float(np.max(np.abs(g.area / g.sphere_area() - 1.0)))
+    return {"path": path, "members": g.names, "months": [str(m) for m in g.months], "area_diff": area_diff}
+
+
+def month_coverage(days: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """Number of days (d) of each month (datetime64[M]) present in ``days`` (datetime64)."""
+    have = np.asarray(days).astype("datetime64[D]")
+    counts = pd.Series(1, index=pd.DatetimeIndex(have)).resample("MS").sum()
+    index = pd.DatetimeIndex(months.astype("datetime64[ns]"))
+    return counts.reindex(index, fill_value=0).to_numpy().astype("int16")
+
+
+def gfas_store(pub: Publisher) -> tuple[xr.DataArray, str]:
+    """The published GFAS daily fire flux (g C m-2 d-1, lazy) and its version; checks units and grid."""
+    from fluxcube.recipes import gfas
+
+    cur = pub.current(gfas.DATASET)
+    where = pub.dataset(gfas.DATASET).url
+    if cur is None:
+        raise InputError(where, f"no published {gfas.DATASET} store (run the gfas recipe first)")
+    fire = pub.open(gfas.DATASET, cur["version"])[gfas.PRODUCT]
+    units = str(fire.attrs.get("units", ""))
+    if units != "g C m-2 d-1":
+        raise InputError(
+            where, f"{gfas.PRODUCT} units {units!r}, expected 'g C m-2 d-1'", column=gfas.PRODUCT
+        )
+    if not (np.array_equal(fire["lat"].values, LAT) and np.array_equal(fire["lon"].values, LON)):
+        raise InputError(where, "not on the 0.5 degree grid of fluxcube.recipes.regions", column=gfas.PRODUCT)
+    return fire, cur["version"]
+
+
+def fire_means(fire: xr.DataArray, months: np.ndarray, complete: np.ndarray) -> np.ndarray:
+    """Monthly mean fire flux (month, lat, lon) in g C m-2 d-1 for ``months`` (datetime64[M]); NaN for
+    months not ``complete`` (days missing from the GFAS store)."""
+    out = np.full((months.size, LAT.size, LON.size), np.nan)
+    if not complete.any():
+        return out
+    first = months[complete][0].astype("datetime64[D]")
+    last = (months[complete][-1] + 1).astype("datetime64[D]") - 1
+    means = monthly_means(fire.sel(time=slice(str(first), str(last))).astype("float64")).compute()
+    stamps = means["time"].values.astype("datetime64[M]")
+    for i in np.flatnonzero(complete):
+        j = np.searchsorted(stamps, months[i])
+        if j < stamps.size and stamps[j] == months[i]:
+            out[i] = means.values[j]
+    return out
+
+
+def gridded_block(
+    start: int,
+    stop: int,
+    members: list[tuple[str, int, str]],
+    months: np.ndarray,
+    complete: np.ndarray,
+    fire: xr.DataArray,
+    store: Location,
+) -> dict[str, Any]:
+    """Months ``start:stop`` of every member: convert, split to 0.5 degree, subtract fire, write; return
+    per-member checks (count and sum of each variable; source and 0.5 degree global integrals, g C d-1)."""
+    block = months[start:stop]
+    fire_m = fire_means(fire, block, complete[start:stop])
+    area05 = cell_area_sphere()
+    days_in_year = np.where(pd.DatetimeIndex(block.astype("datetime64[ns]")).is_leap_year, 366.0, 365.0)
+    out: dict[str, Any] = {"block": [start, stop], "members": {}}
+    for k, (path, index, name) in enumerate(members):
+        try:
+            with open_netcdf(path) as ds:
+                g = check_gcb(path, ds)
+                have = np.isin(block, g.months)
+                src = np.full((block.size, g.lat.size, g.lon.size), np.nan)
+                if have.any():
+                    t = np.searchsorted(g.months, block[have])
+                    values = g.var.isel(ensemble_member=index, time=xr.DataArray(t, dims="t")).values
+                    src[have] = values.astype("float64")
+        except InputError:
+            raise
+        except Exception as err:
+            raise InputError(
+                path, f"cannot read {GCB_VARIABLE} of {name}: {err}", column=GCB_VARIABLE
+            ) from err
+        density = src * G_PER_PG / days_in_year[:, None, None]  # g C m-2 d-1
+        r = Regridder(g.lat, g.lon)
+        flux = np.full((block.size, LAT.size, LON.size), np.nan, dtype="float32")
+        flux[:, r.i0 : r.i1, r.j0 : r.j1] = r(density)
+        adjusted = (flux.astype("float64") - fire_m).astype("float32")
+        fields = {LAND_FLUX: flux, ADJUSTED: adjusted}
+        xr.Dataset({v: (("member", "time", "lat", "lon"), x[None]) for v, x in fields.items()}).to_zarr(
+            store.zarr_store(),
+            region={
+                "member": slice(k, k + 1),
+                "time": slice(start, stop),
+                "lat": slice(None),
+                "lon": slice(None),
+            },
+            mode="r+",
+            zarr_format=3,
+            consolidated=False,
+        )
+        out["members"][name] = {
+            "member": k,
+            **{
+                v: {"count": int(np.isfinite(x).sum()), "sum": float(np.nansum(x, dtype="float64"))}
+                for v, x in fields.items()
+            },
+            "source_integral": np.nansum(density * g.area[None], axis=(1, 2)).tolist(),
+            "grid_integral": np.nansum(flux.astype("float64") * area05[None], axis=(1, 2)).tolist(),
+            "abs_integral": np.nansum(np.abs(density) * g.area[None], axis=(1, 2)).tolist(),
+        }
+    return out
+
+
+def write_gridded_template(
+    store: Location,
+    members: list[tuple[str, int, str]],
+    months: np.ndarray,
+    gfas_days: np.ndarray,
+    attrs: dict[str, Any],
+) -> None:
+    """Coordinates, attributes, ``gfas_days`` and the empty (unwritten) float32 flux variables."""
+    shape = (len(members), months.size, LAT.size, LON.size)
+    chunks = (1, MONTH_CHUNK, SPACE_CHUNK, SPACE_CHUNK)
+    dims = ("member", "time", "lat", "lon")
+    data: dict[str, Any] = {
+        v: (dims, da.full(shape, np.nan, dtype="float32", chunks=chunks), dict(a))
+        for v, a in GRIDDED_ATTRS.items()
+    }
+    data["gfas_days"] = (
+        "time",
+        gfas_days,
+        {
+            "units": "d",
+            "long_name": "days of the month present in the GFAS store (fire adjustment needs all)",
+        },
+    )
+    coords: dict[str, Any] = dict(grid_coords())
+    coords["time"] = (
+        "time",
+        months.astype("datetime64[ns]"),
+        {"standard_name": "time", "long_name": "month (first day; monthly means)"},
+    )
+    coords["member"] = (
+        "member",
+        np.array([m[2] for m in members], dtype=object),
+        {"long_name": "inversion system"},
+    )
+    coords["source_file"] = (
+        "member",
+        np.array([m[0] for m in members], dtype=object),
+        {"long_name": "source file"},
+    )
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    encoding: dict[str, Any] = {v: {"chunks": chunks} for v in GRIDDED_ATTRS}
+    encoding["time"] = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"}
+    ds.to_zarr(
+        store.zarr_store(), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding
+    )
+
+
+def validate_gridded(ds: xr.Dataset, checks: list[dict[str, Any]]) -> None:
+    """Each member-block's counts and sums come back from the store; the fire adjustment is consistent."""
+    for c in checks:
+        s0, s1 = c["block"]
+        for name, mc in c["members"].items():
+            k = mc["member"]
+            if str(ds["member"].values[k]) != name:
+                raise ValueError(f"member {k} is {ds['member'].values[k]!r} in the store, expected {name!r}")
+            for v in GRIDDED_ATTRS:
+                x = np.asarray(ds[v].isel(member=k, time=slice(s0, s1)).values)
+                n, total = int(np.isfinite(x).sum()), float(np.nansum(x, dtype="float64"))
+                want = mc[v]
+                if n != want["count"] or not np.isclose(total, want["sum"], rtol=1e-6, atol=1e-3):
+                    raise ValueError(
+                        f"{v} {name} months {s0}:{s1}: store has {n} values summing to {total}, wrote {want}"
+                    )
+    for v in GRIDDED_ATTRS:
+        if ds[v].attrs.get("units") != "g C m-2 d-1":
+            raise ValueError(f"{v}: units {ds[v].attrs.get('units')!r}")
+
+
+def conservation(checks: list[dict[str, Any]]) -> float:
+    """Largest relative difference (1) between a member-month's global integral on the 0.5 degree grid and on
+    the source grid, relative to the integral of |flux| (the source's cell areas against the sphere's)."""
+    worst = 0.0
+    for c in checks:
+        for mc in c["members"].values():
+            src, grid, absolute = (
+                np.array(mc[k], dtype="float64") for k in ("source_integral", "grid_integral", "abs_integral")
+            )
+            ok = np.isfinite(src) & (absolute > 0)
+            if ok.any():
+                worst = max(worst, float(np.max(np.abs(grid[ok] - src[ok]) / absolute[ok])))
+    return worst
+
+
+def publish_gridded(
+    files: list[str], pub: Publisher, summary: RunSummary, runner: str = "DirectRunner", force: bool = False
+) -> None:
+    """Publish ``inversions_gridded_monthly`` from the GCB2022-layout ``files`` and the GFAS store of the same
+    catalog; without a GFAS store nothing is published (a warning says why)."""
+    from fluxcube.recipes import gfas
+
+    try:
+        fire, gfas_version = gfas_store(pub)
+    except InputError as err:
+        summary.warnings.append(f"{GRIDDED_DATASET} not published: {err}")
+        return
+    infos, refused = read_files_on_beam(files, scan_gridded, pub.root.child("_runs", RECIPE), runner)
+    if refused:
+        summary.refused += refused
+        summary.warnings.append(f"{GRIDDED_DATASET} not published: refused input")
+        return
+    members = sorted(
+        ((i["path"], k, n) for i in infos for k, n in enumerate(i["members"])), key=lambda m: m[2]
+    )
+    names = [m[2] for m in members]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(members[0][0], f"members {dup} occur in more than one file")
+    months = np.array(sorted({m for i in infos for m in i["months"]}), dtype="datetime64[M]")
+    gfas_days = month_coverage(fire["time"].values, months)
+    days = pd.DatetimeIndex(months.astype("datetime64[ns]")).days_in_month.to_numpy()
+    complete = gfas_days == days
+    missing = [str(m) for m in months[~complete]]
+    gfas_manifest = pub.manifest_location(gfas.DATASET, gfas_version).url
+    used = sorted({m[0] for m in members})
+    release = Release(
+        name=GRIDDED_DATASET,
+        recipe=RECIPE,
+        recipe_version=GRIDDED_RECIPE_VERSION,
+        inputs=iter_files([*used, gfas_manifest]),
+        description="Atmospheric inversions, monthly land CO2 flux and fire-adjusted land flux (minus GFAS) "
+        "on the 0.5 degree grid, g C m-2 d-1, members " + ", ".join(names),
+        params={
+            "grid": "0.5deg",
+            "chunks": [1, MONTH_CHUNK, SPACE_CHUNK, SPACE_CHUNK],
+            "gfas_version": gfas_version,
+        },
+        synthetic=inputs_are_synthetic(used) or bool(pub.current(gfas.DATASET)["synthetic"]),
+    )
+    store = pub.prepare(release, force=force)
+    if store is None:
+        summary.up_to_date[GRIDDED_DATASET] = release.version
+        return
+    area_diff = max(i["area_diff"] for i in infos)
+    attrs = {
+        **release.provenance(),
+        "title": "Inversion ensemble, monthly land-atmosphere CO2 flux and fire-adjusted flux, 0.5 degree",
+        "Conventions": "CF-1.10",
+        "sign_convention": "positive = flux to the atmosphere (source)",
+        "input_stores": json.dumps({gfas.DATASET: gfas_version}),
+        "regridding": "each source cell gives its flux density to the 0.5 degree cells inside it "
+        "(first-order conservative, exact spherical overlap weights)",
+        "source_cell_area_max_relative_difference": area_diff,
+        "fire_adjustment_missing_months": json.dumps(missing),
+    }
+    if missing:
+        summary.warnings.append(
+            f"{gfas.DATASET} version {gfas_version} does not fully cover {len(missing)} month(s) "
+            f"({', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}): {ADJUSTED} is NaN there"
+        )
+    run_dir = pub.root.child("_runs", f"{RECIPE}-{uuid.uuid4().hex[:12]}")
+    try:
+        write_gridded_template(store, members, months, gfas_days, attrs)
+        blocks = [(s, min(months.size, s + MONTH_CHUNK)) for s in range(0, months.size, MONTH_CHUNK)]
+
+        def work(block: tuple[int, int]) -> dict[str, Any]:
+            return gridded_block(block[0], block[1], members, months, complete, fire, store)
+
+        gridcube.process_blocks_on_beam(blocks, work, run_dir.url, runner, label="months")
+        checks = read_records(run_dir.url, "checks")
+        failed = read_records(run_dir.url, "refused")
+        if failed or len(checks) != len(blocks):
+            summary.refused += sorted(failed, key=lambda r: r["file"])
+            summary.warnings.append(f"{GRIDDED_DATASET}: some blocks failed: not published")
+            return
+        worst = conservation(checks)
+        zarr.open_group(store.zarr_store(), mode="r+", zarr_format=3).attrs.update(
+            {"area_integral_max_relative_difference": worst}
+        )
+        pub.commit(
+            release,
+            validate=lambda ds: validate_gridded(ds, checks),
+            catalog_metadata=lambda ds: {**describe(ds), "fire_adjustment_missing_months": missing},
+        )
+        summary.published[GRIDDED_DATASET] = release.version
+    finally:
+        run_dir.remove()

@@ -105,8 +105,9 @@ from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import gridcube
+from fluxcube.recipes.era5 import data_extent
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
-from fluxcube.recipes.regions import LAT, LAT_EDGES, LON, LON_EDGES
+from fluxcube.recipes.regions import LAT, LAT_EDGES, LON
 from fluxcube.recipes.transforms import (
     REFUSED,
     MapOrRefuse,
@@ -429,26 +430,40 @@ def read_tile(path: str) -> dict[str, np.ndarray]:
         sd.end()
 
 
-def pixel_mask(qc: np.ndarray, state: np.ndarray) -> np.ndarray:
-    """QA part of the validity mask (500 m, bool) from QC_500m_1 (500 m) and state_1km_1 (1 km).
-
-    See the module docstring for the bits used.
-    """
-    qc = qc.astype(np.uint32)
+def qc_500m_ok(qc: np.ndarray) -> np.ndarray:
+    """True where a 500 m reflectance QC word (uint32; MOD09GA ``QC_500m_1``, MOD09A1
+    ``sur_refl_qc_500m``) passes: not fill, MODLAND QA 00 or 01, band quality 0000 for bands 1, 2, 3,
+    6, 7 (see the module docstring)."""
+    qc = np.asarray(qc).astype(np.uint32)
     ok = (qc != QC_FILL) & ((qc & 0b11) <= 1)
     for b in BANDS_USED:
         ok &= ((qc >> QC_BAND_SHIFT[b]) & 0b1111) == 0
-    st = state.astype(np.uint16)
+    return ok
+
+
+def state_ok(state: np.ndarray) -> np.ndarray:
+    """True where a MODIS reflectance state word (uint16; MOD09GA ``state_1km_1``, MOD09A1
+    ``sur_refl_state_500m``, same bits) passes: not fill, cloud state 00 (clear) or 11 (assumed clear),
+    no cloud shadow (bit 2), no internal cloud flag (bit 10), cirrus not high (bits 8-9 != 11)."""
+    st = np.asarray(state).astype(np.uint16)
     cloud = st & 0b11
-    st_ok = (
+    return (
         (st != STATE_FILL)
         & ((cloud == 0) | (cloud == 3))
         & (((st >> 2) & 1) == 0)  # cloud shadow
         & (((st >> 10) & 1) == 0)  # internal cloud algorithm flag
         & (((st >> 8) & 0b11) != 3)  # high cirrus
     )
+
+
+def pixel_mask(qc: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """QA part of the validity mask (500 m, bool) from QC_500m_1 (500 m) and state_1km_1 (1 km).
+
+    See the module docstring for the bits used.
+    """
+    st_ok = state_ok(state)
     st_ok = np.repeat(np.repeat(st_ok, 2, axis=0), 2, axis=1)
-    return ok & st_ok
+    return qc_500m_ok(qc) & st_ok
 
 
 def pixel_products(raw: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -466,6 +481,16 @@ def pixel_products(raw: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np
         valid &= (stored != REFL_FILL) & (stored >= 0) & (stored <= REFL_SCALE)
     idx = np.flatnonzero(valid)
     rho = {b: raw[f"sur_refl_b0{b}_1"].ravel()[idx].astype(np.float64) / REFL_SCALE for b in BANDS_USED}
+    out, evi_ok = reflectance_indices(rho)
+    keep = np.isfinite(out["NDVI"]) & np.isfinite(out["NDWI"])  # 0 / 0 when both bands are 0
+    return idx[keep], {k: v[keep] for k, v in out.items()}, evi_ok[keep]
+
+
+def reflectance_indices(rho: dict[int, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """NDVI, EVI, NDWI and MIR (unitless, the formulas of :data:`GRID_PRODUCTS`) from surface
+    reflectances ``rho`` (band number 1, 2, 3, 6, 7 -> reflectance, unitless 0..1, any shape), and
+    where EVI is valid (denominator > 0 and EVI within -0.2..1). NDVI and NDWI are NaN (0 / 0) where
+    both of their bands are 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         evi_den = rho[2] + 6.0 * rho[1] - 7.5 * rho[3] + 1.0
         out = {
@@ -474,10 +499,8 @@ def pixel_products(raw: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np
             "NDWI": (rho[2] - rho[6]) / (rho[2] + rho[6]),
             "MIR": rho[7],
         }
-    keep = np.isfinite(out["NDVI"]) & np.isfinite(out["NDWI"])  # 0 / 0 when both bands are 0
-    idx, out, evi_den = idx[keep], {k: v[keep] for k, v in out.items()}, evi_den[keep]
-    evi_ok = (evi_den > 0) & (out["EVI"] >= -0.2) & (out["EVI"] <= 1.0)
-    return idx, out, evi_ok
+        evi_ok = (evi_den > 0) & (out["EVI"] >= -0.2) & (out["EVI"] <= 1.0)
+    return out, evi_ok
 
 
 STRIP_ROWS = 240  # 500 m rows per processing strip (even: whole 1 km state rows); bounds the memory
@@ -612,8 +635,14 @@ def write_grid_template(store: Location, plan_: GridPlan, attrs: dict[str, Any])
     gridcube.write_template(store, plan_.dates, GRID_PRODUCTS, attrs, time_attrs)
 
 
-def validate_grid(ds: xr.Dataset, checks: list[dict[str, Any]], window: tuple[int, int, int, int]) -> None:
-    """Each block's count and sum come back from the store; every value lies in its physical range."""
+def validate_grid(
+    ds: xr.Dataset,
+    checks: list[dict[str, Any]],
+    window: tuple[int, int, int, int],
+    ranges: dict[str, tuple[float, float]] = GRID_RANGES,
+) -> None:
+    """Each block's count and sum come back from the store; every value lies in its physical range
+    (``ranges``: variable -> (min, max) in the variable's units)."""
     i0, i1, j0, j1 = window
     for c in checks:
         s0, s1 = c["block"]
@@ -625,7 +654,7 @@ def validate_grid(ds: xr.Dataset, checks: list[dict[str, Any]], window: tuple[in
                 raise ValueError(
                     f"{p} dates {s0}:{s1}: store has {n} values summing to {total}, wrote {want}"
                 )
-            lo, hi = GRID_RANGES[p]
+            lo, hi = ranges[p]
             if n and (np.nanmin(v) < lo or np.nanmax(v) > hi):
                 raise ValueError(f"{p}: values {np.nanmin(v):.4g}..{np.nanmax(v):.4g} outside {lo}..{hi}")
 
@@ -1041,7 +1070,10 @@ def validate_sites(expected: xr.Dataset) -> Any:
 
 # ------------------------------------------------------------------------------------ the recipe
 def find_inputs(source: str) -> dict[str, list[str]]:
-    """Input files under ``source`` by kind: ``tiles`` (.hdf), ``ornl`` (.asc), ``fpar`` (MCD15A3H .csv)."""
+    """Input files under ``source`` by kind: ``tiles`` (.hdf), ``ornl`` (.asc), ``fpar`` (MCD15A3H .csv),
+    ``composites`` (lat/lon NetCDF composites, :mod:`fluxcube.recipes.modis_composites`)."""
+    from fluxcube.recipes.modis_composites import is_composite_file
+
     p = Path(source)
     if p.is_file():
         files = [p]
@@ -1049,7 +1081,7 @@ def find_inputs(source: str) -> dict[str, list[str]]:
         files = sorted(f for f in p.rglob("*") if f.is_file())
     else:
         raise InputError(source, "no such file or folder")
-    out: dict[str, list[str]] = {"tiles": [], "ornl": [], "fpar": [], "other": []}
+    out: dict[str, list[str]] = {"tiles": [], "ornl": [], "fpar": [], "composites": [], "other": []}
     for f in files:
         name = f.name
         if name.lower().endswith(".hdf"):
@@ -1058,6 +1090,8 @@ def find_inputs(source: str) -> dict[str, list[str]]:
             out["ornl"].append(str(f))
         elif name.lower().endswith(".csv") and "MCD15A3H" in name:
             out["fpar"].append(str(f))
+        elif is_composite_file(str(f)):
+            out["composites"].append(str(f))
         elif name != "SYNTHETIC.json":
             out["other"].append(str(f))
     return out
@@ -1167,12 +1201,7 @@ def run_grid(
         catalog_metadata=lambda ds: {
             **describe(ds),
             "decoded_bytes": sum(c["decoded_bytes"] for c in checks),
-            "data_extent": {
-                "lat_min": float(LAT_EDGES[plan_.window[0]]),
-                "lat_max": float(LAT_EDGES[plan_.window[1]]),
-                "lon_min": float(LON_EDGES[plan_.window[2]]),
-                "lon_max": float(LON_EDGES[plan_.window[3]]),
-            },
+            "data_extent": data_extent(plan_.window),
         },
         update_catalog=False,
     )
@@ -1226,13 +1255,19 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
     summary = RunSummary()
     inputs = find_inputs(source)
     summary.skipped += [f"{f}: not a MODIS input this recipe reads" for f in inputs["other"]]
-    if not (inputs["tiles"] or inputs["ornl"] or inputs["fpar"]):
-        summary.warnings.append(f"{source}: no MODIS tiles (.hdf), ORNL subsets (.asc) or MCD15A3H CSV")
+    if not (inputs["tiles"] or inputs["ornl"] or inputs["fpar"] or inputs["composites"]):
+        summary.warnings.append(
+            f"{source}: no MODIS tiles (.hdf), composites (.nc), ORNL subsets (.asc) or MCD15A3H CSV"
+        )
         return summary
     run_dir = pub.root.child("_runs", f"{RECIPE}-{uuid.uuid4().hex[:12]}")
     try:
         if inputs["tiles"]:
             run_grid(inputs["tiles"], pub, summary, runner, run_dir, force)
+        if inputs["composites"]:
+            from fluxcube.recipes.modis_composites import run_composites
+
+            run_composites(inputs["composites"], pub, summary, runner, run_dir, force)
         if inputs["ornl"]:
             parsed, refused = _map_files(
                 inputs["ornl"], read_ornl_subset, "parse", runner, run_dir.url, "ornl"

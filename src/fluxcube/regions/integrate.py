@@ -47,7 +47,7 @@ def regional_integrals(flux: xr.DataArray, weights: xr.DataArray) -> xr.DataArra
     Result (..., region, time) = sum over cells of flux x weight x days in the month / 1e15. Works on
     numpy- or dask-backed arrays (lazy with dask).
     """
-    if not (flux.lat.equals(weights.lat) and flux.lon.equals(weights.lon)):
+    if not all(flux.indexes[a].equals(weights.indexes[a]) for a in ("lat", "lon")):  # not scalar coords
         raise ValueError("flux and region weights are not on the same lat/lon grid")
     per_day = xr.dot(flux.fillna(0.0).astype("float64"), weights, dim=["lat", "lon"])
     out = per_day * days_in_month(flux.time) / G_PER_PG

@@ -38,14 +38,18 @@ sites_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sites_app, name="sites")
+regions_app = typer.Typer(
+    help="6. Regions and bridges: regional monthly integrals of the inversions (fire removed), their "
+    "range, and the Lasso bridge models.",
+    no_args_is_help=True,
+)
+app.add_typer(regions_app, name="regions")
 _PLANNED = {
     "raw": ("4. High-frequency (10-20 Hz) eddy-covariance processing to 30-min fluxes.", None),
-    "drivers": ("5. Driver variables (FLUXCOM RS+METEO) at tower pixels and on the 0.5 deg grid.", 6),
     "modis": (
         "fluxcube.recipes.modis",
         "MODIS HDF-EOS2 tiles (MOD09GA) -> NDVI, EVI, NDWI, MIR at 0.5 deg; ORNL/GEE subsets -> tower pixels",
     ),
-    "regions": ("6. Regional inversion integrals and Lasso bridge models.", 6),
     "train": ("7. Training of the EC and EC-ATM models (PyTorch Lightning).", None),
     "forward": ("8. Global 0.5 deg forward runs of every ensemble member.", None),
     "evaluate": ("9. The paper's evaluation tables and figures.", None),
@@ -54,6 +58,11 @@ _PLANNED = {
 for _name, (_help, _issue) in _PLANNED.items():
     _note = f" Not built yet (issue #{_issue})." if _issue else " Not built yet."
     app.add_typer(typer.Typer(help=_help + _note), name=_name)
+drivers_app = typer.Typer(
+    help="5. Drivers (FLUXCOM RS+METEO) at tower cells and on the packed 0.5 deg land grid.",
+    no_args_is_help=True,
+)
+app.add_typer(drivers_app, name="drivers")
 
 RECIPES = {  # name -> (module, what it does)
     "fluxnet": (
@@ -74,11 +83,13 @@ RECIPES = {  # name -> (module, what it does)
     ),
     "inversions": (
         "fluxcube.recipes.inversions",
-        "zonal inversion ensembles -> monthly land flux per member",
+        "zonal and GCB2022 gridded inversion ensembles -> monthly land flux per member; gridded: 0.5 deg, "
+        "fire-adjusted (minus GFAS)",
     ),
     "modis": (
         "fluxcube.recipes.modis",
-        "MODIS HDF-EOS2 tiles (MOD09GA) -> NDVI, EVI, NDWI, MIR at 0.5 deg; ORNL/GEE subsets -> tower pixels",
+        "MODIS HDF-EOS2 tiles (MOD09GA) and 8-day lat/lon composites (MOD09A1, MOD15A2H, MOD11A2 NetCDF) "
+        "-> indices, fAPAR, LST at 0.5 deg; ORNL/GEE subsets -> tower pixels",
     ),
     "regions": (
         "fluxcube.recipes.regions",
@@ -172,7 +183,9 @@ def recipes_run(
     ),
     runner: str = typer.Option("DirectRunner", help="Apache Beam runner"),
     force: bool = typer.Option(False, help="rewrite even when this version is already published"),
-    append: bool = typer.Option(False, help="era5 only: append new days to the published store, no rewrite"),
+    append: bool = typer.Option(
+        False, help="era5 and gfas only: append new days to the published store, no rewrite"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log each file"),
 ) -> None:
     """Run a recipe: read SOURCE, write and publish stores under TARGET, update the catalog."""
@@ -182,13 +195,14 @@ def recipes_run(
         raise typer.Exit(2)
     target = target or config.store_root()
     if append:
-        if name != "era5":
-            console.print("--append is supported by the era5 recipe only (so far)")
+        if name not in ("era5", "gfas"):
+            console.print("--append is supported by the era5 and gfas recipes only (so far)")
             raise typer.Exit(2)
         from fluxcube.recipes.append import append as append_era5
+        from fluxcube.recipes.append import append_gfas
 
-        console.print(f"appending {source} to the era5 store under {target}", highlight=False)
-        summary = append_era5(source, target, runner=runner)
+        console.print(f"appending {source} to the {name} store under {target}", highlight=False)
+        summary = (append_era5 if name == "era5" else append_gfas)(source, target, runner=runner)
         _print_summary(summary, target)
         raise typer.Exit(0 if summary.ok else 1)
     console.print(f"recipe {name} on Apache Beam ({runner}): {source} -> {target}", highlight=False)
@@ -263,6 +277,12 @@ def simulate_towers(
         False, help="every site over the whole period, not its real record years"
     ),
     noise: bool = typer.Option(True, help="measurement noise and gaps"),
+    sink_scale: float = typer.Option(
+        0.17, help="multiplies the PFT sink fractions of the truth; use the world's value (default 0.17)"
+    ),
+    representativeness: float = typer.Option(
+        1.0, help="towers' stands take up this many times their grid cell's sink fraction (1: no bias)"
+    ),
 ) -> None:
     """Simulate the tower network and write FLUXNET2015 CSVs, the site table and the known truth."""
     from fluxcube.simulate.towers import write_towers
@@ -281,6 +301,8 @@ def simulate_towers(
             noise=noise,
             halfhourly=halfhourly,
             site_years=not full_period,
+            sink_scale=sink_scale,
+            representativeness=representativeness,
         )
     console.print(f"wrote {len(files)} files under {out}", highlight=False)
     console.print(f"ingest them with: fluxcube recipes run fluxnet --source {out}/sites", highlight=False)
@@ -302,10 +324,18 @@ def simulate_world(
     data: Path = typer.Option(
         None, help=f"real data folder for Natural Earth regions (default ${config.DATA_ENV})"
     ),
+    sink_scale: float = typer.Option(
+        0.17, help="multiplies the PFT sink fractions of the truth; use the towers' value (default 0.17)"
+    ),
+    workers: int = typer.Option(
+        0, help="Dask workers (fluxcube.cluster), one task per year; 0: everything in this process"
+    ),
 ) -> None:
     """Simulate the gridded world (truth, ERA5, MODIS, GFAS, inversions, GCB, regions) in native formats."""
     from fluxcube.simulate.world import COMPONENTS, write_world
 
+    if workers:
+        import distributed  # noqa: F401  (sets its loggers up on import: quieten them after, in _logging)
     _logging(False)
     components = [c for c in COMPONENTS if not (no_era5 and c == "era5")]
     with console.status(f"simulating the world at {grid_deg} deg, {start_year}-{end_year}") as status:
@@ -318,7 +348,9 @@ def simulate_world(
             data_dir=data or config.data_dir(),
             n_inversions=inversions,
             components=components,
+            sink_scale=sink_scale,
             progress=lambda msg: status.update(msg),
+            workers=workers,
         )
     console.print(f"wrote {len(summary.files)} files under {out} (peak RSS {summary.peak_rss_mib:.0f} MiB)")
     console.print(summary.global_annual.round(3).to_string(), highlight=False)
@@ -338,7 +370,7 @@ def sites_process(
     workers: int = typer.Option(None, help="Dask workers (default: one per core)"),
     force: bool = typer.Option(False, help="rewrite even when this version is already published"),
 ) -> None:
-    """Process half-hourly tower files on the Dask cluster; publish sites_processed_hh and _dd."""
+    """Process half-hourly tower files on the Dask cluster; publish sites_processed_hh, _dd and _mm."""
     from rich.progress import Progress
 
     from fluxcube.sites.run import run as run_sites
@@ -362,6 +394,160 @@ def sites_process(
             console.print(f"{sid}: steps that could not run: {failed}", highlight=False)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+@drivers_app.command("build")
+def drivers_build(
+    target: str = typer.Option(None, help="store root URL (inputs are read from its catalog)"),
+    what: str = typer.Option("all", help="sites, cube or all"),
+    targets: str = typer.Option(
+        None, help="daily NEE target store (default: sites_processed_dd, fluxnet2015_dd)"
+    ),
+    workers: int = typer.Option(None, help="Dask workers (default: one per core; FLUXCUBE_DASK_MEMORY each)"),
+    force: bool = typer.Option(False, help="rewrite even when this version is already published"),
+) -> None:
+    """Build drivers_sites_dd (aligned with the targets) and/or drivers_land_0p5deg on the Dask cluster."""
+    from rich.progress import Progress
+
+    from fluxcube.drivers.build import run as run_drivers
+    from fluxcube.errors import InputError
+
+    _logging(False)
+    choices = {"all": ("sites", "cube"), "sites": ("sites",), "cube": ("cube",)}
+    if what not in choices:
+        console.print(f"--what {what!r}: expected one of {', '.join(choices)}", highlight=False)
+        raise typer.Exit(2)
+    parts = choices[what]
+    target = target or config.store_root()
+    with Progress(console=console) as progress:
+        task = progress.add_task("driver cube pixel chunks", total=None)
+        try:
+            summary = run_drivers(
+                target,
+                parts,
+                targets,
+                workers,
+                force,
+                lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except InputError as err:
+            console.print(f"[red]refused[/red] {err}", markup=True, highlight=False)
+            raise typer.Exit(1) from err
+    notes, summary.warnings = summary.warnings, []  # _print_summary labels warnings as FLUXNET's
+    _print_summary(summary, target)
+    for w in notes:
+        console.print(f"note: {w}", highlight=False)
+    if summary.stats:
+        console.print(f"cube: {summary.stats}", highlight=False)
+
+
+@drivers_app.command("table")
+def drivers_table() -> None:
+    """Print the driver table (name, source, formula, units, time step)."""
+    from fluxcube.drivers.table import markdown_table
+
+    console.print(markdown_table(), highlight=False, markup=False)
+
+
+@regions_app.command("integrals")
+def regions_integrals(
+    target: str = typer.Option(
+        None, help=f"store root URL (default ${config.STORE_ENV} or {config.DEFAULT_STORE})"
+    ),
+    workers: int = typer.Option(None, help="Dask workers (default: one per core)"),
+    force: bool = typer.Option(False, help="rewrite even when this version is already published"),
+) -> None:
+    """Monthly regional integrals (Pg C month-1) of every inversion's fire-adjusted flux over the 18
+    regions, ensemble mean and range; publish inversions_regional_monthly and draw reports/*.png."""
+    from fluxcube.errors import InputError
+    from fluxcube.regions.integrals import run as run_integrals
+
+    _logging(False)
+    target = target or config.store_root()
+    try:
+        summary = run_integrals(target, n_workers=workers, force=force, console=console)
+    except InputError as err:
+        console.print(f"[red]refused[/red] {err}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from err
+    _print_summary(summary, target)
+    for f in summary.figures:
+        console.print(f"figure: {f}", highlight=False)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@regions_app.command("bridges")
+def regions_bridges(
+    product: str = typer.Option(
+        ..., help="NEE product: 'truth:<simulated world folder>' or 'store:<name>' (a published store)"
+    ),
+    variable: str = typer.Option("NEE", help="variable of the product (g C m-2 d-1)"),
+    target: str = typer.Option(
+        None, help=f"store root URL (default ${config.STORE_ENV} or {config.DEFAULT_STORE})"
+    ),
+    regions_root: str = typer.Option(None, help="root with regions_land_0p5deg (default: target)"),
+    region: list[int] = typer.Option(None, help="region number(s) 1-18 (default: all)"),
+    trials: int = typer.Option(1000, help="random trials per region"),
+    seed: int = typer.Option(0, help="random seed of clustering and sampling"),
+    candidates: int = typer.Option(100, help="candidate pixels per trial"),
+    clusters: int = typer.Option(8, help="spectral clusters per region"),
+    threshold: float = typer.Option(0.95, help="training R2 to reach"),
+    folds: int = typer.Option(5, help="k of the k-fold cross-validation"),
+    series: str = typer.Option("seasonal", help="DTW on 'seasonal' cycles or full 'monthly' series"),
+    name: str = typer.Option(None, help="store name (default bridges_<product>)"),
+    figures: Path = typer.Option(None, help="folder for the inclusion heat maps (PNG)"),
+    workers: int = typer.Option(None, help="Dask workers (default: one per core)"),
+    force: bool = typer.Option(False, help="rewrite even when this version is already published"),
+) -> None:
+    """Lasso bridge models per region (paper section 3.3): DTW + spectral clusters, stratified random
+    candidates, alpha lowered until R2 >= threshold, k-fold CV; publish bridges_<product>."""
+    from fluxcube.cluster import progress_bar
+    from fluxcube.regions.bridges import BridgeParams
+    from fluxcube.regions.bridges import run as run_bridges
+
+    _logging(False)
+    target = target or config.store_root()
+    params = BridgeParams(
+        n_trials=trials,
+        seed=seed,
+        n_candidates=candidates,
+        n_clusters=clusters,
+        threshold=threshold,
+        folds=folds,
+        series=series,
+    )
+    with progress_bar(console=console) as bar:
+        summary = run_bridges(
+            product,
+            target,
+            params,
+            variable=variable,
+            regions_root=regions_root,
+            region_numbers=region or None,
+            name=name,
+            figures_dir=figures,
+            n_workers=workers,
+            force=force,
+            progress=bar,
+        )
+    table = Table(title=f"{summary.name} version {summary.version}")
+    for col in ("region", "trial", "pixels", "R2 train", "R2 CV", "bias Pg C/month"):
+        table.add_column(col)
+    ds = summary.dataset
+    for k in range(ds.sizes["region"]):
+        n = int((ds["bridge_lat_index"].values[k] >= 0).sum())
+        table.add_row(
+            str(ds["region_abbrev"].values[k]),
+            str(int(ds["bridge_trial"].values[k])),
+            str(n),
+            f"{float(ds['bridge_r2_train'].values[k]):.3f}",
+            f"{float(ds['bridge_r2_cv'].values[k]):.3f}",
+            f"{float(ds['bridge_bias'].values[k]):.4f}",
+        )
+    console.print(table)
+    console.print("published" if summary.published else "up to date (already published)", highlight=False)
+    for f in summary.figures:
+        console.print(f"figure: {f}", highlight=False)
 
 
 def _open_hint(catalog_url: str, name: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from fluxcube.errors import InputError
-from fluxcube.publish import Publisher, Release, iter_files
+from fluxcube.publish import Publisher, Release
 from fluxcube.recipes import gfas, inversions, regions
 from fluxcube.recipes.regions import LAT, LON, REGIONS, cell_area_sphere
 from fluxcube.regions import integrals
@@ -26,33 +26,6 @@ G_C_PER_KG_CO2 = 1000.0 * 12.011 / 44.0095
 TROPICAL = ("BRA", "NSA", "EQAF", "SEAS")
 EXTRATROPICAL = ("USA", "CAN", "EUR", "RUS")
 GRID_DEG = 4.0
-
-
-def publish_world_regions(world_dir: Path, target: str) -> str:
-    """The world's own region mask (RECCAP2 layout, 4 degree cells) as the ``regions_land_0p5deg`` store:
-    every 0.5 degree cell inside a world cell gets that cell's region with fraction 1. The regions
-    recipe reads Natural Earth polygons only; this gives the integrals exactly the world's regions."""
-    path = world_dir / "regions" / "RECCAP2_land_region_masks_synthetic.nc"
-    with netCDF4.Dataset(path) as nc:
-        mask = np.asarray(nc["land_regions"][:])  # lat ascending, lon 0..360
-        land = np.asarray(nc["landmask"][:])
-    half = mask.shape[1] // 2
-    mask, land = np.roll(mask, -half, axis=1), np.roll(land, -half, axis=1)  # lon -180..180
-    k = round(GRID_DEG / regions.RESOLUTION)
-    mask = np.repeat(np.repeat(mask, k, axis=0), k, axis=1)
-    land = np.repeat(np.repeat(land, k, axis=0), k, axis=1).astype("float64")
-    frac = np.stack([(mask == r).astype("float64") for r in sorted(REGIONS)])
-    ds = regions._dataset(frac, land, mask.astype("int8"))
-    release = Release(
-        name=regions.DATASET,
-        recipe="test-world-regions",
-        recipe_version="0",
-        inputs=iter_files([str(path)]),
-        description="the simulated world's region mask on the 0.5 degree grid",
-        synthetic=True,
-    )
-    Publisher(target).publish_dataset(release, ds, {"approximate": "true"})
-    return release.version
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +45,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     target = str(base / "store")
     assert gfas.DATASET in gfas.run(str(out / "gfas"), target).published
     assert inversions.GRIDDED_DATASET in inversions.run(str(out / "inversions"), target).published
-    publish_world_regions(out, target)
+    assert regions.DATASET in regions.run(str(out / "regions"), target).published  # RECCAP2 layout
     run = integrals.run(target, n_workers=2)
     ds = Publisher(target).open(integrals.DATASET).load()
     return out, summary, target, run, ds

@@ -16,6 +16,13 @@ country polygons (public domain), with the ISO3 -> region table :data:`REGION_OF
 of each 0.5 degree cell covered by each region come from regionmask's ``mask_3D_frac_approx``
 (rasterised on a 10x finer grid and averaged). Greenland, Antarctica and the French Southern Lands
 belong to no region (``OTHER_LAND``); they count as land in ``land_fraction``.
+
+A mask file in the RECCAP2 layout (NetCDF, int8 ``land_regions`` (lat, lon) with region numbers 0..18 and
+optionally a 0/1 ``landmask``, on any regular global grid whose cells are a whole multiple or fraction of
+0.5 degrees, latitude either way, longitude -180..180 or 0..360) is used instead of the polygons when the
+source holds one: the simulated world writes one (``regions/RECCAP2_land_region_masks_synthetic.nc``) and a
+user with the official land mask can point the recipe at it. Coarser cells are repeated onto the 0.5
+degree grid (fractions 0 or 1), finer cells averaged (fractions = share of the sub-cells).
 """
 
 from __future__ import annotations
@@ -335,6 +342,110 @@ def build_isolated(shp: str) -> tuple[xr.Dataset, list[str]]:
     return xr.Dataset.from_dict(data), warnings
 
 
+# ------------------------------------------------------------------------------- RECCAP2 mask files
+MASK_VARIABLE = "land_regions"
+LANDMASK_VARIABLE = "landmask"
+
+
+def find_mask_file(source: str) -> str | None:
+    """The RECCAP2-layout land mask file under ``source`` (a ``.nc`` file or a folder), or None.
+
+    A folder counts when one of its NetCDF files has a :data:`MASK_VARIABLE` variable (the official
+    RECCAP2 *ocean* masks, with other variable names, do not); a ``.nc`` file given directly must have it.
+    """
+    import netCDF4
+
+    path = Path(source)
+    if path.is_file() and path.suffix != ".nc":
+        return None
+    files = [path] if path.is_file() else sorted(path.rglob("*.nc")) if path.is_dir() else []
+    for f in files:
+        try:
+            with netCDF4.Dataset(f) as nc:
+                if MASK_VARIABLE in nc.variables:
+                    return str(f)
+        except OSError as err:
+            if path.is_file():
+                raise InputError(str(f), f"cannot read as NetCDF: {err}") from err
+    if path.is_file() and path.suffix == ".nc":
+        raise InputError(source, f"no variable {MASK_VARIABLE!r}: expected a RECCAP2-layout land region mask")
+    return None
+
+
+def _axis(path: str, name: str, values: np.ndarray, extent: float) -> float:
+    """Cell size (degrees) of a regular global axis; :class:`InputError` otherwise."""
+    if values.ndim != 1 or values.size < 2:
+        raise InputError(path, f"coordinate {name!r}: expected a 1-D axis, got shape {values.shape}")
+    step = np.diff(values)
+    res = float(np.abs(step).mean())
+    if not (np.all(step > 0) or np.all(step < 0)) or np.abs(np.abs(step) - res).max() > 1e-6 * res:
+        raise InputError(path, f"coordinate {name!r}: expected a regular monotonic axis")
+    if abs(values.size * res - extent) > 1e-6 * extent:
+        raise InputError(
+            path, f"coordinate {name!r}: {values.size} cells of {res} degrees do not span {extent}"
+        )
+    return res
+
+
+def read_mask(path: str) -> xr.Dataset:
+    """A RECCAP2-layout land mask file as the regions dataset on the 0.5 degree grid (see the module doc)."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path) as nc:
+            var = nc[MASK_VARIABLE]
+            if tuple(var.dimensions) != ("lat", "lon"):
+                raise InputError(
+                    path, f"{MASK_VARIABLE}: dimensions {var.dimensions}, expected ('lat', 'lon')"
+                )
+            lat = np.asarray(nc["lat"][:], dtype="float64")
+            lon = np.asarray(nc["lon"][:], dtype="float64")
+            mask = np.ma.filled(var[:], 0)
+            land = np.ma.filled(nc[LANDMASK_VARIABLE][:], 0) if LANDMASK_VARIABLE in nc.variables else None
+    except (OSError, KeyError, IndexError) as err:
+        raise InputError(path, f"cannot read the mask ({err})") from err
+    res = _axis(path, "lat", lat, 180.0)
+    if abs(_axis(path, "lon", lon, 360.0) - res) > 1e-9:
+        raise InputError(path, "lat and lon cell sizes differ: expected square cells")
+    values = np.unique(mask)
+    if not np.all(np.isin(values, np.arange(0, len(REGIONS) + 1))):
+        bad = [v for v in values.tolist() if v not in range(len(REGIONS) + 1)]
+        raise InputError(
+            path, f"{MASK_VARIABLE}: values {bad[:5]} outside the region numbers 0..{len(REGIONS)}"
+        )
+    mask = mask.astype("int16")
+    land = (mask > 0) if land is None else (land > 0)
+    if lat[0] > lat[-1]:
+        mask, land = mask[::-1], land[::-1]
+    order = np.argsort(np.mod(lon + 180.0, 360.0))  # -180..180
+    mask, land = mask[:, order], land[:, order]
+    ratio = res / RESOLUTION
+    if ratio >= 1:
+        k = round(ratio)
+        if abs(k - ratio) > 1e-6:
+            raise InputError(path, f"cells of {res} degrees are not a whole multiple of {RESOLUTION}")
+        regional = np.stack([np.kron(mask == r, np.ones((k, k))) for r in sorted(REGIONS)])
+        land_frac = np.kron(land, np.ones((k, k)))
+    else:
+        k = round(1 / ratio)
+        if abs(k - 1 / ratio) > 1e-6:
+            raise InputError(path, f"cells of {res} degrees do not divide {RESOLUTION}")
+
+        def block_mean(a: np.ndarray) -> np.ndarray:
+            return a.reshape(LAT.size, k, LON.size, k).mean(axis=(1, 3))
+
+        regional = np.stack([block_mean(mask == r) for r in sorted(REGIONS)])
+        land_frac = block_mean(land.astype("float64"))
+    best = regional.argmax(axis=0) + 1
+    majority = np.where((land_frac >= 0.5) & (regional.max(axis=0) > 0), best, 0).astype("int8")
+    ds = _dataset(regional, land_frac, majority)
+    ds["land_fraction"].attrs["long_name"] = f"fraction of the cell that is land in {Path(path).name}"
+    ds["region_fraction"].attrs["comment"] = (
+        f"{res} degree mask cells {'repeated' if ratio >= 1 else 'averaged'}"
+    )
+    return ds
+
+
 # -------------------------------------------------------------------------------------- the recipe
 def find_shapefile(source: str) -> str:
     """The Natural Earth lowres shapefile under ``source`` (a folder or the ``.shp`` itself)."""
@@ -353,8 +464,13 @@ def _companions(shp: str) -> list[str]:
     ]
 
 
-def validate(ds: xr.Dataset) -> None:
-    """Physical checks on the written mask: areas, fractions, region sizes."""
+#: Plausible land area (m2): with Antarctica (polygons), without it (mask files, e.g. the simulated world).
+LAND_AREA_RANGE = (1.40e14, 1.55e14)
+MASK_LAND_AREA_RANGE = (1.20e14, 1.55e14)
+
+
+def validate(ds: xr.Dataset, land_range: tuple[float, float] = LAND_AREA_RANGE) -> None:
+    """Physical checks on the written mask: areas (m2), fractions, region sizes."""
     total = float(ds["cell_area"].sum())
     if abs(total / (4 * np.pi * EARTH_RADIUS**2) - 1) > 1e-9:
         raise ValueError(f"cell areas sum to {total:.6e} m2, not the sphere's surface")
@@ -362,28 +478,43 @@ def validate(ds: xr.Dataset) -> None:
     if np.nanmin(frac) < -1e-6 or np.nanmax(frac.sum(axis=0)) > 1 + 1e-6:
         raise ValueError("region fractions outside [0, 1] or overlapping regions")
     land = float((ds["land_fraction"] * ds["cell_area"]).sum())
-    if not 1.40e14 < land < 1.55e14:
-        raise ValueError(f"land area {land:.3e} m2 outside the plausible 1.40e14..1.55e14")
+    if not land_range[0] < land < land_range[1]:
+        raise ValueError(
+            f"land area {land:.3e} m2 outside the plausible {land_range[0]:.2e}..{land_range[1]:.2e}"
+        )
     for name, area in region_areas(ds).items():
         if area <= 1e11:
             raise ValueError(f"region {name} has an implausible area {area:.3e} m2")
 
 
 def run(source: str, target: str, runner: str = "DirectRunner", force: bool = False) -> RunSummary:
-    """Build the approximate 18-region land mask from Natural Earth polygons under ``source``."""
+    """Build the 18-region land mask from a RECCAP2-layout mask file under ``source`` when there is one,
+    else from the Natural Earth polygons under ``source``."""
     summary = RunSummary()
-    shp = find_shapefile(source)
-    files = _companions(shp)
-    pattern = FilePattern(lambda file: file, ConcatDim("file", keys=[shp]))
+    mask_file = find_mask_file(source)
+    if mask_file is not None:
+        files, origin = [mask_file], mask_file
+        description = (
+            f"18-region land mask on the 0.5 degree grid, with cell areas (from {Path(mask_file).name})"
+        )
+        params: dict[str, Any] = {"grid": "0.5deg", "radius_m": EARTH_RADIUS, "fraction": "mask cells"}
+    else:
+        origin = find_shapefile(source)
+        files = _companions(origin)
+        description = (
+            "Approximate 18-region RECCAP2-like land mask on the 0.5 degree grid, with cell areas "
+            "(from Natural Earth 1:110m countries)"
+        )
+        params = {"grid": "0.5deg", "radius_m": EARTH_RADIUS, "fraction": "regionmask frac_approx"}
+    pattern = FilePattern(lambda file: file, ConcatDim("file", keys=[origin]))
     release = Release(
         name=DATASET,
         recipe=RECIPE,
         recipe_version=RECIPE_VERSION,
         inputs=iter_files(files),
-        description="Approximate 18-region RECCAP2-like land mask on the 0.5 degree grid, with cell areas "
-        "(from Natural Earth 1:110m countries)",
-        params={"grid": "0.5deg", "radius_m": EARTH_RADIUS, "fraction": "regionmask frac_approx"},
-        synthetic=Path(shp).parent.joinpath("SYNTHETIC.json").exists(),
+        description=description,
+        params=params,
+        synthetic=Path(origin).parent.joinpath("SYNTHETIC.json").exists(),
     )
     pub = Publisher(target)
     store = pub.prepare(release, force=force)
@@ -394,7 +525,10 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
     run_dir = pub.root.child("_runs", f"{RECIPE}-{uuid.uuid4().hex[:12]}").url
 
     def build(item: tuple[Any, str]) -> dict[str, Any]:
-        ds, warnings = build_isolated(item[1])
+        if mask_file is not None:
+            ds, warnings = read_mask(item[1]), []
+        else:
+            ds, warnings = build_isolated(item[1])
         write_store(store, ds, release, item[1])
         return {"warnings": warnings, "areas": region_areas(ds)}
 
@@ -412,8 +546,11 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
     location(run_dir).remove()
     if checks:
         summary.warnings += checks[0]["warnings"]
+        land_range = LAND_AREA_RANGE if mask_file is None else MASK_LAND_AREA_RANGE
         pub.commit(
-            release, validate=validate, catalog_metadata=lambda ds: {**describe(ds), "approximate": True}
+            release,
+            validate=lambda ds: validate(ds, land_range),
+            catalog_metadata=lambda ds: {**describe(ds), "approximate": ds.attrs["approximate"] == "true"},
         )
         summary.published[DATASET] = release.version
     else:
@@ -421,20 +558,40 @@ def run(source: str, target: str, runner: str = "DirectRunner", force: bool = Fa
     return summary
 
 
-def write_store(store: Location, ds: xr.Dataset, release: Release, shp: str) -> None:
-    """Write the mask as a Zarr v3 store with provenance (one chunk per variable: 2 MB at most)."""
+def write_store(store: Location, ds: xr.Dataset, release: Release, origin: str) -> None:
+    """Write the mask as a Zarr v3 store with provenance (one chunk per variable: 2 MB at most).
+
+    ``origin``: the Natural Earth shapefile or the RECCAP2-layout mask file it was built from."""
     ds = ds.copy()
-    ds.attrs = {
+    common = {
         **release.provenance(),
-        "title": "fluxcube approximate RECCAP2-like land regions, 0.5 degree",
-        "approximate": "true",
         "Conventions": "CF-1.10",
-        "comment": "Groups of Natural Earth 1:110m countries approximating the 18 RECCAP2/GCP land "
-        "regions; NOT the official RECCAP2 mask. Greenland and Antarctica are land in no region.",
-        "iso3_to_region": json.dumps({k: REGION_OF[k] for k in sorted(REGION_OF)}),
-        "part_overrides": json.dumps({f"{k[0]} lon {k[1]}..{k[2]}": v for k, v in PART_OVERRIDES.items()}),
         "cell_area_sphere_radius_m": EARTH_RADIUS,
-        "source_polygons": Path(shp).name,
     }
+    if origin.endswith(".shp"):
+        ds.attrs = {
+            **common,
+            "title": "fluxcube approximate RECCAP2-like land regions, 0.5 degree",
+            "approximate": "true",
+            "comment": "Groups of Natural Earth 1:110m countries approximating the 18 RECCAP2/GCP land "
+            "regions; NOT the official RECCAP2 mask. Greenland and Antarctica are land in no region.",
+            "iso3_to_region": json.dumps({k: REGION_OF[k] for k in sorted(REGION_OF)}),
+            "part_overrides": json.dumps(
+                {f"{k[0]} lon {k[1]}..{k[2]}": v for k, v in PART_OVERRIDES.items()}
+            ),
+            "source_polygons": Path(origin).name,
+        }
+    else:
+        import netCDF4
+
+        with netCDF4.Dataset(origin) as nc:
+            approximate = str(getattr(nc, "approximate", "false")).lower()
+        ds.attrs = {
+            **common,
+            "title": "fluxcube 18 land regions, 0.5 degree, from a RECCAP2-layout mask file",
+            "approximate": "true" if approximate == "true" else "false",
+            "comment": f"Regions of {Path(origin).name} ({MASK_VARIABLE}) on the 0.5 degree grid.",
+            "source_mask": Path(origin).name,
+        }
     enc = {name: {"chunks": ds[name].shape} for name in ds.data_vars}
     ds.to_zarr(store.zarr_store(), mode="w", zarr_format=3, consolidated=False, encoding=enc)

@@ -1,5 +1,5 @@
 """Regional integrals of the inversions' fire-adjusted flux on a small simulated world (4 degrees,
-2011): against the world's source files decoded independently, a slow loop over the store, and
+2011-2012, two time chunks): against the world's source files decoded independently, a slow loop over the store, and
 the world's known truth; bad inputs."""
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ GRID_DEG = 4.0
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
-    """A 4 degree world 2011 (boxes regions), its GFAS and inversion stores, regions and integrals."""
+    """A 4 degree world 2011-2012 (boxes regions), its GFAS and inversion stores, regions and integrals."""
     base = tmp_path_factory.mktemp("integrals")
     out = base / "world"
     summary = write_world(
         out,
         grid_deg=GRID_DEG,
         start_year=2011,
-        end_year=2011,
+        end_year=2012,
         seed=0,
         regions="boxes",
         components=("fire", "inversions"),
@@ -86,7 +86,7 @@ def decode_independently(out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 def test_store_layout_units_and_provenance(world) -> None:
     _, _, target, run, ds = world
     assert integrals.DATASET in run.published and not run.refused
-    assert dict(ds.sizes) == {"member": 5, "region": 18, "time": 12}
+    assert dict(ds.sizes) == {"member": 5, "region": 18, "time": 24}
     assert [str(m) for m in ds["member"].values] == member_names(5)
     assert list(ds["region_abbrev"].values[:3]) == ["USA", "CAN", "CAM"]
     assert str(ds["region_name"].sel(region=17).values) == "Southeast Asia"

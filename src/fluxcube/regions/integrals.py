@@ -126,10 +126,11 @@ def compute_integrals(
         chunks = dict(zip(flux.dims, flux.data.chunks, strict=True))
         weights = c.persist(weights.chunk({a: chunks[a] for a in ("lat", "lon")}))
         integral, cover = regional_integrals(flux, weights), covered_fraction(flux, weights)
-        futures = {
-            c.compute(da.stack([integral.isel(member=k).data, cover.isel(member=k).data])): k
-            for k in range(flux.sizes["member"])
-        }
+        # one submission for all members: separate compute() calls of graphs that share the lazily
+        # opened store's keys can lose a shared key (KeyError 'open_dataset-invert-...', dask 2026.8)
+        members = range(flux.sizes["member"])
+        parts = [da.stack([integral.isel(member=k).data, cover.isel(member=k).data]) for k in members]
+        futures = dict(zip(c.compute(parts), members, strict=True))
         for fut in track(futures, "members integrated", progress):
             results[futures[fut]] = np.asarray(fut.result())
     both = np.stack([results[k] for k in range(flux.sizes["member"])], axis=1)  # (2, member, region, time)

@@ -147,3 +147,46 @@ def test_simulate_world_command(tmp_path: Path) -> None:
     assert (out / "SYNTHETIC.json").exists()
     assert not list(out.rglob("*era5*.nc"))  # --no-era5 honoured
     assert "net_land_flux" in result.output
+
+
+def test_sites_process_from_the_fluxnet_store(tmp_path: Path) -> None:
+    """Simulated half-hourly tower -> `recipes run fluxnet` -> `sites process --store fluxnet2015_hh`."""
+    from fluxcube.publish import Publisher
+    from fluxcube.simulate.towers import write_towers
+
+    world, target = tmp_path / "world", str(tmp_path / "store")
+    write_towers(
+        world, 2012, 2012, sites=1, seed=3, data_dir=tmp_path / "none", halfhourly=True, site_years=False
+    )
+    ingest = runner.invoke(
+        app,
+        ["recipes", "run", "fluxnet", "--source", str(world / "sites"), "--target", target],
+        terminal_width=200,
+    )
+    assert ingest.exit_code == 0, ingest.output
+    site = str(Publisher(target).open("fluxnet2015_hh")["site"].values[0])
+    args = [
+        "sites",
+        "process",
+        "--store",
+        "fluxnet2015_hh",
+        "--target",
+        target,
+        "--site",
+        site,
+        "--workers",
+        "1",
+    ]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "sites_processed_dd" in result.output and "published" in result.output
+    assert "no Ustar column" in result.output  # the simulated towers carry no u*: said, not hidden
+    daily = Publisher(target).open("sites_processed_dd")
+    assert [str(s) for s in daily["site"].values] == [site] and daily.attrs["synthetic"] == "true"
+    assert float(daily["NEE"].notnull().mean()) > 0.99
+    bad = runner.invoke(
+        app, ["sites", "process", "--store", "nope_hh", "--target", target], terminal_width=200
+    )
+    assert bad.exit_code == 1 and "no published dataset" in bad.output
+    neither = runner.invoke(app, ["sites", "process", "--target", target], terminal_width=200)
+    assert neither.exit_code == 2

@@ -90,8 +90,31 @@ def test_ustar_scenarios(detha, data_dir: Path) -> None:
         days = hh[f"NEE_{tag}_f"].to_numpy().reshape(-1, 48).sum(axis=1) * 1800 * 12.011e-6
         np.testing.assert_allclose(daily[f"NEE_{tag}"].to_numpy(), days, rtol=1e-12)
         kept.append(int(expected.sum()))
+        # day-time partitioning of each scenario (modelled GPP and Reco, as the main GPP_DT): defined
+        # almost everywhere, no GPP in the dark, annual sums within 10 % of the scenario's night-time
+        # ones for GPP (Lasslop et al. 2010), 15 % for Reco (U95: 1180 vs 1312 g C m-2)
+        gpp = hh[f"GPP_{tag}_DT"].to_numpy()
+        assert np.isfinite(gpp).mean() > 0.95 and np.isfinite(hh[f"Reco_{tag}_DT"]).mean() > 0.95
+        assert np.nanmax(np.abs(gpp[hh["Rg_f"].to_numpy() <= 0])) < 1e-9
+        assert daily[f"GPP_{tag}_DT"].sum() == pytest.approx(daily[f"GPP_{tag}_NT"].sum(), rel=0.1)
+        assert daily[f"Reco_{tag}_DT"].sum() == pytest.approx(daily[f"Reco_{tag}_NT"].sum(), rel=0.15)
     assert kept[0] >= kept[1] >= kept[2] and kept[0] > kept[2]
-    assert daily.attrs["units"]["GPP_U95_NT"] == "g m-2 d-1"
+    assert (
+        daily.attrs["units"]["GPP_U95_NT"] == "g m-2 d-1"
+        and daily.attrs["units"]["GPP_U05_DT"] == "g m-2 d-1"
+    )
+    # U50 uses the bootstrap median threshold; where it equals the main threshold, the products do
+    if np.allclose(hh["ustar_threshold_U50"], hh["ustar_threshold"], equal_nan=True):
+        np.testing.assert_allclose(hh["GPP_U50_DT"], hh["GPP_DT"], rtol=1e-12)
+
+
+def test_scenarios_without_daytime() -> None:
+    """``scenario_daytime=False`` leaves the day-time columns of the scenarios out (night-time stays)."""
+    df = synthetic_site(days=120, seed=21)
+    hh, daily = process_site(df, 50.96, 13.57, 1.0, ustar_bootstrap=10, scenario_daytime=False)
+    assert hh.attrs["steps"]["ustar_scenarios"] == "ok"
+    assert "GPP_U05_NT" in hh and not any(c.endswith("_DT") and "_U" in c for c in hh.columns)
+    assert "GPP_U05_DT" not in daily
 
 
 def test_monthly_products(detha) -> None:

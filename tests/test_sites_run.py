@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fluxcube.errors import InputError
 from fluxcube.publish import Publisher
 from fluxcube.sites.pipeline import monthly_products, process_site
-from fluxcube.sites.run import run, site_inputs
+from fluxcube.sites.run import STORE_VARIABLES, STORES, read_store_site, run, site_inputs, store_inputs
 from fluxcube.sites.timestamps import read_halfhourly
 
 DETHA = "Example_DETha98.txt"
@@ -80,3 +81,121 @@ def test_rerun_is_up_to_date(published: tuple) -> None:
     target, inputs, summary = published
     again = run(inputs, str(target), n_workers=1)
     assert again.up_to_date == summary.published and not again.published
+
+
+# --------------------------------------------------------------------------- from a published store
+U_STAR_TRUE = 0.2  # m s-1: night NEE is damped below it in the simulated towers (test_store_... below)
+
+
+@pytest.fixture(scope="module")
+def towers_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list, object]:
+    """Two simulated towers (2012, half-hourly), with a u* column whose low values damp night NEE,
+    ingested by the FLUXNET recipe into fluxnet2015_hh; then processed from that store."""
+    from fluxcube.recipes import fluxnet_pipeline
+    from fluxcube.simulate.towers import write_towers
+
+    world = tmp_path_factory.mktemp("world")
+    write_towers(
+        world, 2012, 2012, sites=2, seed=5, data_dir=world / "none", halfhourly=True, site_years=False
+    )
+    rng = np.random.default_rng(1)
+    for path in sorted((world / "sites" / "fluxnet2015").glob("*_HH_*.csv")):
+        frame = pd.read_csv(path, na_values=[-9999])
+        u = np.round(np.clip(rng.lognormal(np.log(0.35), 0.5, len(frame)), 0.02, 2.0), 4)
+        low = (frame["SW_IN_POT"] <= 0) & (u < U_STAR_TRUE)
+        frame.loc[low, "NEE_VUT_REF"] *= u[low] / U_STAR_TRUE  # respiration missed at low turbulence
+        frame["USTAR"] = u
+        frame.fillna(-9999).to_csv(path, index=False)
+    target = tmp_path_factory.mktemp("target")
+    ingest = fluxnet_pipeline.run(str(world / "sites"), str(target))
+    assert "fluxnet2015_hh" in ingest.published and not ingest.refused
+    inputs, problems = store_inputs(str(target), "fluxnet2015_hh")
+    assert not problems
+    summary = run(inputs, str(target), n_workers=1)
+    return world, target, inputs, summary
+
+
+def _hh_file(world: Path, site: str) -> Path:
+    return next((world / "sites" / "fluxnet2015").glob(f"FLX_{site}_*_HH_*.csv"))
+
+
+def test_store_inputs_take_the_sites_coordinates(towers_store: tuple) -> None:
+    world, target, inputs, _ = towers_store
+    table = pd.read_csv(world / "sites" / "metadata" / "siteinfo_simulated.csv").set_index("sitename")
+    assert sorted(i.site for i in inputs) == sorted(table.index)
+    for inp in inputs:
+        assert (inp.lat, inp.lon, inp.utc_offset) == tuple(table.loc[inp.site, ["lat", "lon", "utc_offset"]])
+        assert inp.store == "fluxnet2015_hh" and inp.file.startswith(f"fluxnet2015_hh@{inp.version}/")
+    one, _ = store_inputs(str(target), "fluxnet2015_hh", site=inputs[0].site)
+    assert one == [inputs[0]]
+    with pytest.raises(InputError, match="no site 'XX-Nop'"):
+        store_inputs(str(target), "fluxnet2015_hh", site="XX-Nop")
+    with pytest.raises(InputError, match="no published dataset"):
+        store_inputs(str(target), "nope_hh")
+    with pytest.raises(InputError, match="half-hourly"):
+        store_inputs(str(target), "fluxnet2015_dd")
+    _, problems = store_inputs(
+        str(target), "fluxnet2015_hh", inputs[0].site, utc_offset=inputs[0].utc_offset + 1
+    )
+    assert "misplace" in problems[0]
+
+
+def test_store_site_reads_as_the_text_file(towers_store: tuple) -> None:
+    """One site's slice of the store, back in local standard time, equals the file read directly."""
+    world, _, inputs, _ = towers_store
+    for inp in inputs:
+        got = read_store_site(inp)
+        text = read_halfhourly(_hh_file(world, inp.site))
+        assert set(got.columns) <= STORE_VARIABLES | {"NEE", "Rg", "Tair", "VPD", "Ustar"}
+        assert got.index.equals(text.index)  # the union time axis of the store is cut to the site's
+        for col in ("NEE", "Rg", "Tair", "VPD", "Ustar"):
+            np.testing.assert_array_equal(got[col].to_numpy(), text[col].to_numpy())
+        # ONEFlux's gap-filled NEE: only its measured records are kept
+        measured = text["NEE_VUT_REF_QC"].to_numpy() == 0
+        assert np.isnan(got["NEE"].to_numpy()[~measured]).all()
+        assert got.attrs["measured_only"]["NEE"].startswith("NEE_VUT_REF")
+
+
+def test_store_products_equal_text_file_processing(towers_store: tuple) -> None:
+    """`sites process --store` gives the products of processing the site's text file."""
+    world, target, inputs, summary = towers_store
+    assert set(summary.published) == set(STORES) and not summary.refused
+    pub = Publisher(str(target))
+    store_hh, store_dd = pub.open("sites_processed_hh"), pub.open("sites_processed_dd")
+    assert store_dd.attrs["synthetic"] == "true"  # the input store's flag is carried over
+    assert "fluxnet2015_hh" in store_dd.attrs["source_files"]
+    for inp in inputs:
+        assert set(summary.steps[inp.site].values()) == {"ok"}, summary.steps[inp.site]
+        hh, daily = process_site(read_halfhourly(_hh_file(world, inp.site)), inp.lat, inp.lon, inp.utc_offset)
+        utc = (hh.index - pd.Timedelta(hours=inp.utc_offset)).to_numpy()
+        one = store_hh.sel(site=inp.site, time=utc)
+        for col in ("NEE_f", "NEE_fqc", "GPP_NT", "Reco_DT", "NEE_U05_f", "GPP_U95_DT", "Reco_U50_DT"):
+            np.testing.assert_allclose(one[col].values, hh[col].to_numpy(dtype=float), rtol=1e-12)
+        days = store_dd.sel(site=inp.site, time=daily.index.to_numpy())
+        for col in ("NEE", "NEE_unc", "GPP_DT", "GPP_U05_DT", "Reco_U95_NT"):
+            np.testing.assert_allclose(days[col].values, daily[col].to_numpy(dtype=float), rtol=1e-12)
+    again = run(inputs, str(target), n_workers=1)  # same store version, same sites: nothing to do
+    assert again.up_to_date == summary.published and not again.published
+
+
+def test_store_products_against_simulated_truth(towers_store: tuple) -> None:
+    """Daily NEE, GPP and Reco (g C m-2 d-1) from the store against the simulator's truth; the u*
+    threshold against the one built into the inputs."""
+    world, target, inputs, _ = towers_store
+    truth = pd.read_csv(world / "truth" / "towers_truth.csv", parse_dates=["date"])
+    pub = Publisher(str(target))
+    dd, hh = pub.open("sites_processed_dd"), pub.open("sites_processed_hh")
+    for inp in inputs:
+        t = truth[truth["site"] == inp.site].set_index("date")
+        one = dd.sel(site=inp.site, time=t.index.to_numpy())
+        for col, ref, rmse, bias in (
+            ("NEE", "NEE", 0.4, 0.1),
+            ("GPP_NT", "GPP", 0.55, 0.4),
+            ("Reco_NT", "Reco", 0.5, 0.4),
+        ):
+            err = one[col].values - t[ref].to_numpy()
+            assert np.isfinite(err).all()
+            assert np.sqrt(np.mean(err**2)) < rmse and abs(err.mean()) < bias, (inp.site, col)
+            assert np.corrcoef(one[col].values, t[ref].to_numpy())[0, 1] > 0.9
+        threshold = float(np.nanmedian(hh["ustar_threshold"].sel(site=inp.site).values))
+        assert threshold == pytest.approx(U_STAR_TRUE, abs=0.05)

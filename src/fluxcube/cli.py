@@ -359,28 +359,43 @@ def simulate_world(
 @sites_app.command("process")
 def sites_process(
     source: list[Path] = typer.Argument(
-        ..., help="half-hourly files or folders (FLUXNET HH, REddyProc, openeddy)"
+        None, help="half-hourly files or folders (FLUXNET HH, REddyProc, openeddy); or give --store"
+    ),
+    store: str = typer.Option(
+        None, help="published half-hourly site store under --target to process instead (e.g. fluxnet2015_hh)"
     ),
     target: str = typer.Option(None, help="store root URL"),
-    site: str = typer.Option(None, help="site id (default: from the file name)"),
-    lat: float = typer.Option(None, help="latitude, degrees north (default: metadata tables)"),
-    lon: float = typer.Option(None, help="longitude, degrees east (default: metadata tables)"),
+    site: str = typer.Option(None, help="site id (default: from the file name; with --store: every site)"),
+    lat: float = typer.Option(None, help="latitude, degrees north (default: metadata tables or store)"),
+    lon: float = typer.Option(None, help="longitude, degrees east (default: metadata tables or store)"),
     utc_offset: float = typer.Option(None, help="hours east of UTC of the files' clock (default: metadata)"),
     metadata: list[Path] = typer.Option(None, help="folders with FLUXNET metadata tables"),
     workers: int = typer.Option(None, help="Dask workers (default: one per core)"),
     force: bool = typer.Option(False, help="rewrite even when this version is already published"),
 ) -> None:
-    """Process half-hourly tower files on the Dask cluster; publish sites_processed_hh, _dd and _mm."""
+    """Process half-hourly tower files, or a published half-hourly site store (--store), on the Dask
+    cluster site by site; publish sites_processed_hh, _dd and _mm."""
     from rich.progress import Progress
 
+    from fluxcube.errors import InputError
     from fluxcube.sites.run import run as run_sites
-    from fluxcube.sites.run import site_inputs
+    from fluxcube.sites.run import site_inputs, store_inputs
 
     _logging(False)
-    files = sorted(str(f) for p in source for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
-    meta_dirs = [str(m) for m in (metadata or [])] or [str(config.data_dir() / "sites")]
-    inputs, problems = site_inputs(files, meta_dirs, site, lat, lon, utc_offset)
     target = target or config.store_root()
+    if bool(source) == bool(store):
+        console.print("give half-hourly files or folders, or --store NAME (not both)", highlight=False)
+        raise typer.Exit(2)
+    if store:
+        try:
+            inputs, problems = store_inputs(target, store, site, lat, lon, utc_offset)
+        except InputError as err:
+            console.print(f"[red]refused[/red] {err}", markup=True, highlight=False)
+            raise typer.Exit(1) from err
+    else:
+        files = sorted(str(f) for p in source for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+        meta_dirs = [str(m) for m in (metadata or [])] or [str(config.data_dir() / "sites")]
+        inputs, problems = site_inputs(files, meta_dirs, site, lat, lon, utc_offset)
     with Progress(console=console) as progress:
         task = progress.add_task("sites processed", total=len(inputs))
         summary = run_sites(

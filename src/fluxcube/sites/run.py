@@ -1,8 +1,12 @@
-"""Process many sites' half-hourly files on the Dask cluster and publish the products as site stores.
+"""Process many sites' half-hourly data on the Dask cluster and publish the products as site stores.
 
-Each input file is one site (site id from ``--site`` or the file name, coordinates and UTC offset
-from the FLUXNET metadata tables or given explicitly). Every site runs :func:`process_site` on a Dask
-worker; the results become three (site, time) stores, published atomically through the catalog:
+Inputs are either half-hourly files (:func:`site_inputs`: each file is one site, site id from
+``--site`` or the file name, coordinates and UTC offset from the FLUXNET metadata tables or given
+explicitly) or a published half-hourly site store such as ``fluxnet2015_hh`` (:func:`store_inputs`:
+one input per site of the store, coordinates and UTC offset from the store's site coordinates; each
+worker reads only its own site's chunks of the variables it uses, :func:`read_store_site`). Every
+site runs :func:`process_site` on a Dask worker; the results become three (site, time) stores,
+published atomically through the catalog:
 
 - ``sites_processed_hh``: half-hourly products and flags, ``time`` = period start in UTC;
 - ``sites_processed_dd``: daily sums and means (NEE, GPP, Reco in g m-2 d-1 of carbon) with
@@ -26,11 +30,17 @@ import pandas as pd
 
 from fluxcube.catalog import describe
 from fluxcube.errors import InputError
-from fluxcube.publish import Publisher, Release, iter_files
+from fluxcube.publish import Publisher, Release, iter_files, sha256_file
 from fluxcube.recipes import sitecube, sitemeta
 from fluxcube.recipes.fluxnet import SiteTable
-from fluxcube.sites.pipeline import monthly_products, process_site
-from fluxcube.sites.timestamps import read_halfhourly
+from fluxcube.sites.pipeline import UNITS, monthly_products, process_site
+from fluxcube.sites.timestamps import (
+    ALIASES,
+    MEASURED_ONLY,
+    TIME_CONVENTION,
+    canonical_columns,
+    read_halfhourly,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +57,21 @@ _SITE_ID_NO_DASH = re.compile(r"(?<![A-Za-z])([A-Z]{2})([A-Z][a-z0-9]{2})")  # R
 
 @dataclass(frozen=True)
 class SiteInput:
-    """One half-hourly file and where its site is (degrees; hours east of UTC)."""
+    """One site's half-hourly input and where the site is (degrees; hours east of UTC).
+
+    From a file: ``file`` is its path. From a published store: ``root``, ``store`` and ``version``
+    say which (the version is pinned when the inputs are resolved) and ``file`` is a label,
+    ``<store>@<version>/<site>``.
+    """
 
     file: str
     site: str
     lat: float
     lon: float
     utc_offset: float
+    root: str | None = None
+    store: str | None = None
+    version: str | None = None
 
 
 @dataclass
@@ -99,6 +117,127 @@ def site_inputs(
     return out, problems
 
 
+#: Variables read from a store: every alias of a canonical input, and the flags that go with them.
+STORE_VARIABLES = frozenset(
+    {a for names in ALIASES.values() for a in names}
+    | {f"{a}_QC" for a in MEASURED_ONLY}
+    | {f"{name}_qc" for name in ALIASES}
+)
+
+
+def store_inputs(
+    target: str,
+    store: str,
+    site: str | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    utc_offset: float | None = None,
+) -> tuple[list[SiteInput], list[str]]:
+    """One input per site of the published half-hourly ``store`` under ``target`` (or only ``site``).
+
+    The store's current version is pinned. Coordinates and UTC offset come from the store's site
+    coordinates (``lat``, ``lon``, ``utc_offset``); given values replace missing ones, and override
+    lat/lon. A different ``utc_offset`` than the store's is refused: the store's times are UTC computed
+    with its own offset. Sites without a location are returned as reasons. Raises
+    :class:`InputError` for an unknown store, a store that is not half-hourly, or an unknown site.
+    """
+    pub = Publisher(target)
+    cur = pub.current(store)
+    if cur is None:
+        known = ", ".join(n for n in pub.names() if n.endswith(("_hh", "_HH"))) or "none"
+        raise InputError(store, f"no published dataset of this name under {target} (half-hourly: {known})")
+    if store.startswith("plumber"):
+        raise InputError(
+            store,
+            "PLUMBER2 stores carry ONEFlux's NEE_qc (0 measured, 1-3 filled), not input flags: "
+            "use fluxcube.sites.references.plumber_site on the netCDF pair",
+        )
+    version = cur["version"]
+    ds = pub.open(store, version)
+    time = ds["time"].values
+    if time.size < 2 or (time[1] - time[0]) != np.timedelta64(30, "m"):
+        step = str(time[1] - time[0]) if time.size >= 2 else "one record"
+        raise InputError(store, f"time step {step}: site processing needs half-hourly data")
+    sites = [str(s) for s in ds["site"].values]
+    if site is not None:
+        if site not in sites:
+            raise InputError(store, f"no site {site!r} in the store (sites: {', '.join(sites)})")
+        sites = [site]
+    coords = {
+        name: dict(zip([str(s) for s in ds["site"].values], np.asarray(ds[name].values, float), strict=True))
+        if name in ds.coords or name in ds
+        else {}
+        for name in ("lat", "lon", "utc_offset")
+    }
+    out, problems = [], []
+    for sid in sites:
+        la = lat if lat is not None else coords["lat"].get(sid, np.nan)
+        lo = lon if lon is not None else coords["lon"].get(sid, np.nan)
+        off = coords["utc_offset"].get(sid, np.nan)
+        if utc_offset is not None:
+            if np.isfinite(off) and off != utc_offset:
+                problems.append(
+                    f"{store}/{sid}: the store's times are UTC with utc_offset {off:g} h; "
+                    f"--utc-offset {utc_offset:g} would misplace its local days"
+                )
+                continue
+            off = utc_offset
+        if not (np.isfinite(la) and np.isfinite(lo) and np.isfinite(off)):
+            problems.append(
+                f"{store}/{sid}: no lat/lon/utc_offset in the store's site coordinates; give them"
+            )
+            continue
+        label = f"{store}@{version}/{sid}"
+        out.append(SiteInput(label, sid, float(la), float(lo), float(off), target, store, version))
+    return out, problems
+
+
+def read_store_site(inp: SiteInput) -> pd.DataFrame:
+    """One site's half-hourly frame from a published store, as :func:`read_halfhourly` gives a file's.
+
+    Only this site's chunks of the variables in :data:`STORE_VARIABLES` are read. The store's UTC
+    times are turned back into period starts in local standard time (``time + utc_offset``) and the
+    frame is cut to the site's own records (the store's time axis is the union over its sites);
+    columns are renamed to the canonical names (:func:`canonical_columns`, which also keeps only the
+    measured values of ONEFlux's gap-filled NEE). Units are checked against the pipeline's (K is
+    converted to degC); anything else is refused with :class:`InputError`.
+    """
+    if inp.root is None or inp.store is None:
+        raise ValueError(f"{inp.file}: not a store input")
+    ds = Publisher(inp.root).open(inp.store, inp.version)
+    names = sorted(str(v) for v in ds.data_vars if v in STORE_VARIABLES)
+    if not names:
+        raise InputError(inp.file, "none of the variables site processing uses (NEE, Rg, Tair, VPD, u*...)")
+    one = ds[names].sel(site=inp.site).load()  # this site's chunks only
+    local = pd.DatetimeIndex(ds["time"].values) + pd.Timedelta(hours=inp.utc_offset)
+    frame = pd.DataFrame(
+        {v: np.asarray(one[v].values, dtype=np.float64) for v in names},
+        index=pd.DatetimeIndex(local, name="time"),
+    )
+    present = frame.notna().any(axis=1).to_numpy()
+    if not present.any():
+        raise InputError(inp.file, "no values for this site")
+    first, last = np.flatnonzero(present)[[0, -1]]
+    frame = frame.iloc[first : last + 1].copy()
+    frame.attrs.update(
+        source=inp.file,
+        layout="store",
+        units={v: str(one[v].attrs.get("units", "")) for v in names},
+        time=TIME_CONVENTION,
+    )
+    frame = canonical_columns(frame)
+    units = frame.attrs["units"]
+    for name in ALIASES:
+        if name not in frame or units.get(name) in ("", None, UNITS[name]):
+            continue
+        if units[name] == "K" and UNITS[name] == "degC":
+            frame[name] = frame[name] - 273.15
+            units[name] = "degC"
+        else:
+            raise InputError(inp.file, f"{name} in {units[name]!r}: expected {UNITS[name]!r}", column=name)
+    return frame
+
+
 def _site_from_name(name: str) -> str | None:
     if m := _SITE_ID.search(name):
         return m.group(1)
@@ -108,9 +247,9 @@ def _site_from_name(name: str) -> str | None:
 
 
 def process_one(inp: SiteInput) -> tuple[dict[str, SiteTable], dict[str, str]]:
-    """Read and process one site file; return its tables by store name (:data:`STORES`) and the step
-    report."""
-    df = read_halfhourly(inp.file)
+    """Read and process one site (file or store, :class:`SiteInput`); return its tables by store name
+    (:data:`STORES`) and the step report."""
+    df = read_store_site(inp) if inp.store is not None else read_halfhourly(inp.file)
     hh, daily = process_site(df, inp.lat, inp.lon, inp.utc_offset)
     steps = dict(hh.attrs.get("steps", {}))
     utc = (hh.index - pd.Timedelta(hours=inp.utc_offset)).to_numpy(dtype="datetime64[ns]")
@@ -174,8 +313,8 @@ def long_name(name: str) -> str:
     """Human-readable long name of a processed variable."""
     if m := _SCENARIO.match(name):
         rest = m["rest"] or ""
-        base = m["base"] + ("_NT" if rest.startswith("_NT") else "")
-        inner = long_name(base + rest.removeprefix("_NT"))
+        method = rest[:3] if rest.startswith(("_NT", "_DT")) else ""
+        inner = long_name(m["base"] + method + rest.removeprefix(method))
         return f"{inner}; u* threshold scenario U{m['pct']} ({int(m['pct'])} % bootstrap percentile)"
     for suffix, what in _SUFFIX.items():
         base = name.removesuffix(suffix)
@@ -191,7 +330,8 @@ def run(
     force: bool = False,
     progress: Any = None,
 ) -> SitesSummary:
-    """Process ``inputs`` in parallel on a Dask LocalCluster and publish the two stores under ``target``."""
+    """Process ``inputs`` in parallel on a Dask LocalCluster (one task per site) and publish the three
+    stores under ``target``."""
     from distributed import as_completed
 
     from fluxcube.cluster import client
@@ -200,7 +340,13 @@ def run(
     if not inputs:
         return summary
     pub = Publisher(target)
-    hashes = iter_files([i.file for i in inputs])
+    hashes = iter_files([i.file for i in inputs if i.store is None])
+    synthetic = False
+    for root, store, version in sorted({(i.root, i.store, i.version) for i in inputs if i.store}):
+        assert root is not None and store is not None and version is not None
+        manifest = Publisher(root).manifest_location(store, version).url  # names the store and its inputs
+        hashes[manifest] = sha256_file(manifest)
+        synthetic |= Publisher(root).open(store, version).attrs.get("synthetic") == "true"
     params = {i.site: [i.lat, i.lon, i.utc_offset] for i in inputs}
     releases = {
         name: Release(
@@ -212,6 +358,7 @@ def run(
             description=f"Processed eddy-covariance site data ({what}): QC, u* filtering (with the "
             "U05/U50/U95 u* scenarios), MDS gap filling, night-time and day-time partitioning, random "
             "uncertainty",
+            synthetic=synthetic,
         )
         for name, what in STORES.items()
     }

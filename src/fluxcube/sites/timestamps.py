@@ -36,7 +36,7 @@ TIME_CONVENTION = "start of the averaging period, clock of the source file (loca
 #: Aliases -> canonical names (REddyProc's): fluxes in umol m-2 s-1 (NEE) and W m-2 (LE, H), Rg in
 #: W m-2, Tair and Tsoil in degC, rH in %, VPD in hPa, Ustar in m s-1.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "NEE": ("NEE", "FC", "NEE_PI", "FC_1_1_1"),
+    "NEE": ("NEE", "FC", "NEE_PI", "FC_1_1_1", "NEE_VUT_REF", "NEE_CUT_REF"),
     "LE": ("LE", "LE_F_MDS", "LE_1_1_1"),
     "H": ("H", "H_F_MDS", "H_1_1_1"),
     "Rg": ("Rg", "GR", "SW_IN", "SW_IN_F", "SW_IN_F_MDS", "SW_IN_1_1_1"),
@@ -46,6 +46,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "VPD": ("VPD", "VPD_F", "VPD_F_MDS", "VPD_PI"),
     "Ustar": ("Ustar", "ustar", "USTAR", "USTAR_1_1_1"),
 }
+#: ONEFlux (FLUXNET2015, FluxDataKit) products that are gap-filled already: their ``<name>_QC`` is 0
+#: for measured records and 1-3 for MDS-filled ones, so only the measured values are kept (the rest
+#: become NaN, for fluxcube to QC, u*-filter and fill itself). The meteorology (``TA_F``, ``SW_IN_F``,
+#: ``VPD_F``) is used as gap-filled by ONEFlux, as in :func:`fluxcube.sites.references.plumber_site`.
+MEASURED_ONLY = ("NEE_VUT_REF", "NEE_CUT_REF", "LE_F_MDS", "H_F_MDS")
 
 
 def read_halfhourly(path: str | Path, canonical: bool = True) -> pd.DataFrame:
@@ -79,7 +84,9 @@ def read_halfhourly(path: str | Path, canonical: bool = True) -> pd.DataFrame:
 def canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Rename the first present alias of each variable in :data:`ALIASES` to its canonical name.
 
-    A canonical name already present wins; units in ``attrs['units']`` follow the rename.
+    A canonical name already present wins; units in ``attrs['units']`` follow the rename. A product
+    of :data:`MEASURED_ONLY` with its ``_QC`` column keeps only its measured values (``_QC`` == 0);
+    ``attrs['measured_only']`` says which.
     """
     rename: dict[str, str] = {}
     for name, aliases in ALIASES.items():
@@ -90,6 +97,13 @@ def canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
             rename[found] = name
     out = frame.rename(columns=rename)
     out.attrs = dict(frame.attrs)
+    masked = {}
+    for src, name in rename.items():
+        if src in MEASURED_ONLY and f"{src}_QC" in frame.columns:
+            out[name] = out[name].where(frame[f"{src}_QC"].to_numpy() == 0)
+            masked[name] = f"{src} where {src}_QC == 0 (measured)"
+    if masked:
+        out.attrs["measured_only"] = masked
     if "units" in frame.attrs:
         out.attrs["units"] = {rename.get(k, k): v for k, v in frame.attrs["units"].items()}
     return out

@@ -1,31 +1,34 @@
-"""Benchmark: the MODIS tile recipe against a plain read + ``xr.Dataset.to_zarr`` of the same tiles.
+"""Benchmark: the MODIS recipe against a plain read + ``to_zarr`` of the same files, in one run.
 
-Throughput is MB/s of decoded data: the bytes of the SDS arrays both methods read (bands 1, 2, 3, 6,
-7, QC_500m_1 and state_1km_1: 83.5 MB per tile), divided by the wall time of the whole run in a
-fresh process (the recipe: two Beam pipelines, file checks, QA masking, indices, reprojection to the
-0.5 degree grid, validation, publication; the baseline: pyhdf reads of the same SDS and one
-``to_zarr`` per tile on the native 2400 x 2400 grid, nothing else). Peak memory is the process's
-peak resident set size during the work (VmHWM, reset after the imports), beside its RSS after the
-imports.
+Throughput is MB/s of decoded data: the bytes of the arrays both methods read, divided by the wall time
+of the whole run in a fresh process (imports done before the clock starts); CPU time (all threads of
+the process) is reported beside it, as it is the steadier figure on a shared machine. Peak memory is the
+process's peak resident set size during the work (VmHWM, reset after the imports), beside its RSS after
+the imports. ``--repeat N`` runs every case N times, interleaved (recipe, baseline, recipe, ...), each
+in a fresh process, and reports medians.
 
-Inputs:
+Tiles (default part): the MOD09GA tile recipe (two Beam pipelines, file checks, QA masking, indices,
+reprojection to the 0.5 degree grid, validation, publication) against pyhdf reads of the same SDS (bands
+1, 2, 3, 6, 7, QC_500m_1 and state_1km_1: 83.5 MB per tile) and one ``xr.Dataset.to_zarr`` per tile on
+the native 2400 x 2400 grid, nothing else. Inputs:
 
 - ``real-1x``: the real tile MOD09GA.A2008296.h14v17 (polar; 0.25 % of its pixels observed);
 - ``real-10x``: its arrays rewritten as 10 tiles on 10 consecutive dates (same content, same decoding
   work, 10x the data);
-- ``land-10x``: 10 synthetic fully observed mid-latitude tiles (h17..h21 x v04..v05, one date): the
-  worst case for masking and reprojection (5.8 M valid pixels per tile).
+- ``land-1x`` / ``land-10x``: 1 / 10 synthetic fully observed mid-latitude tiles (h17..h21 x v04..v05,
+  one date): the worst case for masking and reprojection (5.8 M valid pixels per tile).
 
-    PYTHONPATH=src python benchmarks/bench_modis_recipe.py [--data ../shared/data]
+    PYTHONPATH=src python benchmarks/bench_modis_recipe.py [--data ../shared/data] [--repeat 3]
 
 ``--part composites`` measures the lat/lon composite path instead (``modis_8day_0p5deg``,
-:mod:`fluxcube.recipes.modis_composites`) on the simulated world's MOD09A1, MOD15A2H and MOD11A2 files
-(``comp-1x``: one year on a 2 degree grid, written by :func:`fluxcube.simulate.world.write_world`;
-``comp-10x``: the same files as 10 consecutive years, times moved on by whole years) against
-``xr.open_mfdataset(...).to_zarr(...)`` per product (CF decoding, native grid, no QA). Decoded = bytes of
-the stored layers the recipe reads, the same for both.
+:mod:`fluxcube.recipes.modis_composites`) on the simulated world's MOD09A1, MOD15A2H and MOD11A2 files,
+written by :func:`fluxcube.simulate.world.write_world` at ``--grid-deg`` (default 0.5: the store's grid,
+so that both methods write as many values as they read; 2 makes the recipe refine every value to 16
+cells of 0.5 degree): ``comp-1x`` one year, ``comp-10x`` the same files as 10 consecutive years (times
+moved on by whole years), against ``xr.open_mfdataset(...).to_zarr(...)`` per product (CF decoding,
+native grid, no QA). Decoded = bytes of the stored layers the recipe reads, the same for both.
 
-    PYTHONPATH=src python benchmarks/bench_modis_recipe.py --part composites [--repeat 3]
+    PYTHONPATH=src python benchmarks/bench_modis_recipe.py --part composites [--grid-deg 0.5] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ def prepare(data: Path, root: Path) -> dict[str, Path]:
     land = root / "land-10x"
     land.mkdir()
     (land / "SYNTHETIC.json").write_text("{}")
+    land1 = root / "land-1x"
+    land1.mkdir()
+    (land1 / "SYNTHETIC.json").write_text("{}")
     rng = np.random.default_rng(0)
     noise = rng.integers(-300, 301, (2400, 2400), dtype=np.int16)
     base = {1: 0.05, 2: 0.35, 3: 0.03, 6: 0.18, 7: 0.09}
@@ -93,12 +99,16 @@ def prepare(data: Path, root: Path) -> dict[str, Path]:
             np.full((2400, 2400), 1 << 30, np.uint32),
             np.full((1200, 1200), 8, np.uint16),
         )
+        if k == 0:
+            (land1 / name).symlink_to(land / name)
+    out[land1.name] = land1
     out[land.name] = land
     return out
 
 
-def prepare_composites(root: Path, years: int = 10) -> dict[str, Path]:
-    """comp-1x (a simulated 2 degree world year) and comp-Nx (its files as ``years`` consecutive years)."""
+def prepare_composites(root: Path, years: int = 10, grid_deg: float = 0.5) -> dict[str, Path]:
+    """comp-1x (a simulated world year at ``grid_deg``) and comp-Nx (its files as ``years`` consecutive
+    years)."""
     import shutil
 
     import netCDF4
@@ -107,7 +117,12 @@ def prepare_composites(root: Path, years: int = 10) -> dict[str, Path]:
 
     world = root / "world"
     write_world(
-        world, grid_deg=2, start_year=2011, end_year=2011, components=("modis",), data_dir=root / "none"
+        world,
+        grid_deg=grid_deg,
+        start_year=2011,
+        end_year=2011,
+        components=("modis",),
+        data_dir=root / "none",
     )
     one, many = root / "comp-1x", root / f"comp-{years}x"
     for d in (one, many):
@@ -143,7 +158,7 @@ def composite_case(method: str, folder: Path, target: Path) -> dict[str, float]:
     from fluxcube.recipes import modis, modis_composites
 
     base = reset_peak_rss()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if method == "recipe":
         summary = modis.run(str(folder), str(target))
         assert summary.published, summary
@@ -158,9 +173,10 @@ def composite_case(method: str, folder: Path, target: Path) -> dict[str, float]:
                     decoded += sum(nc[n].size * nc[n].dtype.itemsize for n in layers)
             ds = xr.open_mfdataset(files, combine="by_coords", data_vars="minimal")[list(layers)]
             ds.to_zarr(str(target / f"{key}.zarr"), mode="w", zarr_format=3, consolidated=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "peak_rss_mib": peak_rss(),
         "rss_after_imports_mib": base,
         "decoded_bytes": decoded,
@@ -175,7 +191,7 @@ def case(method: str, folder: Path, target: Path) -> dict[str, float]:
     if method == "recipe":
         from fluxcube.recipes import modis
     base = reset_peak_rss()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     decoded = 0
     if method == "recipe":
         summary = modis.run(str(folder), str(target))
@@ -191,9 +207,10 @@ def case(method: str, folder: Path, target: Path) -> dict[str, float]:
                 {n: (("y1", "x1") if n == "state_1km_1" else ("y", "x"), a) for n, a in arrays.items()}
             )
             ds.to_zarr(str(target / f"{k:03d}.zarr"), mode="w", zarr_format=3, consolidated=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "peak_rss_mib": peak_rss(),
         "rss_after_imports_mib": base,
         "decoded_bytes": decoded,
@@ -245,6 +262,8 @@ def main() -> None:
     ap.add_argument("--data", default=os.environ.get("FLUXCUBE_DATA", "../shared/data"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--part", choices=["tiles", "composites"], default="tiles")
+    ap.add_argument("--grid-deg", type=float, default=0.5, help="composites: simulated world grid (degrees)")
+    ap.add_argument("--inputs", nargs="*", help="only these inputs (e.g. real-1x land-10x)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case (interleaved); median")
     args = ap.parse_args()
     if args.case:
@@ -252,112 +271,87 @@ def main() -> None:
         run = composite_case if method.startswith("composites:") else case
         print(json.dumps(run(method.split(":")[-1], Path(folder), Path(target))))
         return
-    if args.part == "composites":
-        composites_main(args)
-        return
-    data = Path(args.data)
-    if not (data / "grids" / "modis" / TILE).exists():
-        print("SAMPLE DATA MISSING: nothing measured")
-        return
-    results = []
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="bench-modis-") as tmp:
-        folders = prepare(data, Path(tmp) / "in")
-        for name, folder in folders.items():
-            size = sum(f.stat().st_size for f in folder.glob("*.hdf")) / 1e6
-            for method in ("recipe", "pyhdf+to_zarr"):
-                target = Path(tmp) / "out" / f"{name}-{method}"
+        if args.part == "composites":
+            folders = prepare_composites(Path(tmp) / "in", grid_deg=args.grid_deg)
+            methods, pattern, kind = ("recipe", "open_mfdataset.to_zarr"), "*.nc", "composites:"
+            name = f"bench_modis_composites-{args.grid_deg:g}deg-{stamp}.json"
+        else:
+            data = Path(args.data)
+            if not (data / "grids" / "modis" / TILE).exists():
+                print("SAMPLE DATA MISSING: nothing measured")
+                return
+            folders = prepare(data, Path(tmp) / "in")
+            methods, pattern, kind = ("recipe", "pyhdf+to_zarr"), "*.hdf", ""
+            name = f"bench_modis_recipe-{stamp}.json"
+        if args.inputs:
+            folders = {k: v for k, v in folders.items() if k in args.inputs}
+        results = measure(folders, methods, pattern, kind, args.repeat, Path(tmp) / "out")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / name
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"host": platform.node(), "part": args.part, "runs": results}, indent=1))
+
+
+def measure(
+    folders: dict[str, Path], methods: tuple[str, str], pattern: str, kind: str, repeat: int, root: Path
+) -> list[dict]:
+    """Every input with both methods, ``repeat`` times interleaved, each in a fresh process; medians."""
+    import shutil
+
+    results = []
+    for name, folder in folders.items():
+        size = sum(f.stat().st_size for f in folder.glob(pattern)) / 1e6
+        med = {}
+        runs: dict[str, list[dict]] = {m: [] for m in methods}
+        for k in range(repeat):
+            for method in methods:
+                target = root / f"{name}-{method}-{k}"
                 target.mkdir(parents=True)
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--case", method, str(folder), str(target)],
+                    [sys.executable, __file__, "--case", kind + method, str(folder), str(target)],
                     capture_output=True,
                     text=True,
                     check=True,
                 )
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
-                mb = r["decoded_bytes"] / 1e6
-                r.update(inputs=name, method=method, file_mb=size, decoded_mb=mb, mb_per_s=mb / r["wall_s"])
-                results.append(r)
-                print(
-                    f"{name:9s} {method:14s} files {size:6.1f} MB  decoded {mb:6.1f} MB  "
-                    f"{r['wall_s']:6.2f} s  "
-                    f"{r['mb_per_s']:6.1f} MB/s  peak RSS {r['peak_rss_mib']:6.0f} MiB "
-                    f"({r['rss_after_imports_mib']:.0f} after imports)",
-                    flush=True,
-                )
-    out = (
-        Path(args.out)
-        if args.out
-        else Path(__file__).parent
-        / "results"
-        / (f"bench_modis_recipe-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json")
-    )
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"host": platform.node(), "runs": results}, indent=1))
-
-
-def composites_main(args: argparse.Namespace) -> None:
-    """The composite part: comp-1x and comp-10x, recipe and baseline side by side, median of --repeat."""
-    import shutil
-
-    results = []
-    with tempfile.TemporaryDirectory(prefix="bench-modis-comp-") as tmp:
-        folders = prepare_composites(Path(tmp) / "in")
-        for name, folder in folders.items():
-            size = sum(f.stat().st_size for f in folder.glob("*.nc")) / 1e6
-            med = {}
-            runs: dict[str, list[dict]] = {"recipe": [], "open_mfdataset.to_zarr": []}
-            for k in range(args.repeat):
-                for method in runs:
-                    target = Path(tmp) / "out" / f"{name}-{method}-{k}"
-                    target.mkdir(parents=True)
-                    proc = subprocess.run(
-                        [
-                            sys.executable,
-                            __file__,
-                            "--case",
-                            f"composites:{method}",
-                            str(folder),
-                            str(target),
-                        ],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    )
-                    runs[method].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                    shutil.rmtree(target)
-            for method, rs in runs.items():
-                wall = float(np.median([r["wall_s"] for r in rs]))
-                mb = rs[0]["decoded_bytes"] / 1e6
-                r = {
-                    "inputs": name,
-                    "method": method,
-                    "file_mb": size,
-                    "decoded_mb": mb,
-                    "wall_s": wall,
-                    "mb_per_s": mb / wall,
-                    "peak_rss_mib": float(np.median([x["peak_rss_mib"] for x in rs])),
-                    "rss_after_imports_mib": float(np.median([x["rss_after_imports_mib"] for x in rs])),
-                    "runs": rs,
-                }
-                med[method] = r
-                results.append(r)
-                print(
-                    f"{name:9s} {method:23s} files {size:6.1f} MB  decoded {mb:6.1f} MB  {wall:6.2f} s  "
-                    f"{r['mb_per_s']:6.1f} MB/s  peak RSS {r['peak_rss_mib']:6.0f} MiB "
-                    f"({r['rss_after_imports_mib']:.0f} after imports)",
-                    flush=True,
-                )
-            ratio = med["recipe"]["mb_per_s"] / med["open_mfdataset.to_zarr"]["mb_per_s"]
-            print(f"{name:9s} throughput ratio recipe / baseline: {ratio:.2f}x", flush=True)
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    out = (
-        Path(args.out)
-        if args.out
-        else Path(__file__).parent / "results" / f"bench_modis_composites-{stamp}.json"
-    )
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"host": platform.node(), "runs": results}, indent=1))
+                r["load"] = os.getloadavg()[0]
+                runs[method].append(r)
+                shutil.rmtree(target)
+        for method, rs in runs.items():
+            wall = float(np.median([r["wall_s"] for r in rs]))
+            mb = rs[0]["decoded_bytes"] / 1e6
+            r = {
+                "inputs": name,
+                "method": method,
+                "file_mb": size,
+                "decoded_mb": mb,
+                "wall_s": wall,
+                "cpu_s": float(np.median([x["cpu_s"] for x in rs])),
+                "mb_per_s": mb / wall,
+                "peak_rss_mib": float(np.median([x["peak_rss_mib"] for x in rs])),
+                "rss_after_imports_mib": float(np.median([x["rss_after_imports_mib"] for x in rs])),
+                "load": [x["load"] for x in rs],
+                "runs": rs,
+            }
+            med[method] = r
+            results.append(r)
+            print(
+                f"{name:9s} {method:23s} files {size:7.1f} MB  decoded {mb:7.1f} MB  {wall:6.2f} s "
+                f"(CPU {r['cpu_s']:6.2f} s)  {r['mb_per_s']:6.1f} MB/s  "
+                f"peak RSS {r['peak_rss_mib']:5.0f} MiB "
+                f"({r['rss_after_imports_mib']:.0f} after imports)",
+                flush=True,
+            )
+        a, b = (med[m] for m in methods)
+        print(
+            f"{name:9s} ratio recipe / baseline: throughput {a['mb_per_s'] / b['mb_per_s']:.2f}x, "
+            f"CPU {b['cpu_s'] / a['cpu_s']:.2f}x (baseline CPU / recipe CPU), load "
+            f"{min(a['load'] + b['load']):.1f}-{max(a['load'] + b['load']):.1f}",
+            flush=True,
+        )
+    return results
 
 
 if __name__ == "__main__":

@@ -112,6 +112,33 @@ def compare(got, e: dict[str, np.ndarray]) -> None:
         assert int(np.isfinite(got[p].values).sum()) == int(np.isfinite(e[p]).sum())
 
 
+# ------------------------------------------------------------------------------------ QA bits
+def test_qa_masks_match_the_bit_by_bit_definitions() -> None:
+    """The one-mask QC test and the lookup tables (state, FparLai_QC) give the user guide's bit tests."""
+    rng = np.random.default_rng(1)
+    qc = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32)
+    qc[::3] &= ~np.uint32(modis.QC_BAD_BITS)  # many passing words
+    qc[::7] = 787410671  # fill
+    want = (qc != 787410671) & ((qc & 3) <= 1)
+    for shift in (2, 6, 10, 22, 26):  # band quality of bands 1, 2, 3, 6, 7
+        want &= ((qc >> shift) & 0xF) == 0
+    assert want.sum() > 10_000 and np.array_equal(modis.qc_500m_ok(qc), want)
+    st = np.arange(1 << 16, dtype=np.int64)
+    want = (st != 65535) & np.isin(st & 3, (0, 3)) & ((st >> 2) & 1 == 0) & ((st >> 10) & 1 == 0)
+    want &= ((st >> 8) & 3) != 3
+    assert np.array_equal(modis.state_ok(st.astype(np.uint16)), want)
+    assert np.array_equal(modis.state_ok(st), want)
+    q = np.arange(256)
+    want = (q & 1 == 0) & ((q >> 2) & 1 == 0) & np.isin((q >> 3) & 3, (0, 3)) & ((q >> 5) <= 1)
+    assert np.array_equal(modis.fpar_qc_ok(q.astype(np.uint8)), want)
+    assert np.array_equal(modis.fpar_qc_ok(q), want)
+    # the 1 km state word applies to its 2 x 2 pixels of 500 m
+    state = np.array([[0, 1], [8, 3]], dtype=np.uint16)  # clear, cloudy / clear (bit 3: land), assumed clear
+    mask = modis.pixel_mask(np.zeros((4, 4), np.uint32), state)
+    assert np.array_equal(mask, np.repeat(np.repeat(modis.state_ok(state), 2, 0), 2, 1))
+    assert mask.sum() == 12
+
+
 # ------------------------------------------------------------------------------------ geometry
 def test_tile_geometry_matches_grid_metadata_and_forward_projection() -> None:
     assert modis.tile_corner(14, 17) == pytest.approx((-4447802.078667, -8895604.157333), abs=1e-3)

@@ -320,3 +320,19 @@ def test_scan_names_file_and_layer(world: WorldSummary, tmp_path: Path) -> None:
     with pytest.raises(modis_composites.InputError) as err:
         modis_composites.scan(str(bad))
     assert err.value.file == str(bad) and err.value.column == "Fpar_500m"
+
+
+def test_streamed_by_chunk_row_gives_the_same_store(
+    published: dict[str, Any], world: WorldSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks too large to read whole (finer or larger sources) are read per chunk row of the store:
+    the same values, and the same decoded bytes (source rows shared by two chunk rows counted once)."""
+    monkeypatch.setattr(modis_composites, "WHOLE_BLOCK_BYTES", 0)
+    summary = modis.run(str(world.out_dir / "modis"), str(tmp_path / "store"), force=True)
+    assert summary.published.keys() == {DATASET}, summary
+    pub = Publisher(str(tmp_path / "store"))
+    ds = pub.open(DATASET)
+    for v in VARS:
+        assert np.array_equal(ds[v].values, published["values"][v], equal_nan=True), v
+    decoded = Publisher(str(published["target"])).current(DATASET)["metadata"]["decoded_bytes"]
+    assert pub.current(DATASET)["metadata"]["decoded_bytes"] == decoded

@@ -1,6 +1,6 @@
 """Regional integrals of the inversions' fire-adjusted flux on a small simulated world (4 degrees,
-2011-2012, two time chunks): against the world's source files decoded independently, a slow loop over the store, and
-the world's known truth; bad inputs."""
+2011-2012, two time chunks): against the world's source files decoded independently, a slow loop over
+the store, and the world's known truth; bad inputs."""
 
 from __future__ import annotations
 

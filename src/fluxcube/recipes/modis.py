@@ -235,13 +235,18 @@ def tile_cells(h: int, v: int, n: int = TILE_PIXELS_500M, rows: slice = slice(No
     hHHvVV; -1 outside the domain.
 
     A pixel is outside the sinusoidal domain when its centre lies more than half a pixel (in
-    longitude at its latitude) beyond +-180 degrees; centres within that margin are wrapped.
+    longitude at its latitude) beyond +-180 degrees; centres within that margin are wrapped. Tiles
+    that cannot reach +-180 degrees (:func:`tile_window`) skip those tests (same cells).
     """
     lat, lon = pixel_centres(h, v, n, rows)
+    i = np.clip(np.floor((lat + 90.0) / 0.5).astype(np.int64), 0, LAT.size - 1)
+    if tile_window(h, v)[2:] != (0, LON.size):  # inside the domain, no wrapping
+        j = np.floor((lon + 180.0) / 0.5).astype(np.int32)
+        j += (i * LON.size).astype(np.int32)[:, None]
+        return j
     half = np.rad2deg(TILE_SIZE / n / 2 / (SIN_RADIUS * np.cos(np.deg2rad(lat))))[:, None]
     inside = np.abs(lon) <= 180.0 + half
     lon = np.where(lon >= 180.0, lon - 360.0, np.where(lon < -180.0, lon + 360.0, lon))
-    i = np.clip(np.floor((lat + 90.0) / 0.5).astype(np.int64), 0, LAT.size - 1)
     j = np.clip(np.floor((lon + 180.0) / 0.5).astype(np.int64), 0, LON.size - 1)
     cells = (i[:, None] * LON.size + j).astype(np.int32)
     cells[~inside] = -1
@@ -430,22 +435,24 @@ def read_tile(path: str) -> dict[str, np.ndarray]:
         sd.end()
 
 
+#: QC_500m bits that must be 0: MODLAND QA bit 1 (00 and 01 pass) and the 4-bit quality of each used band.
+QC_BAD_BITS = 0b10 | functools.reduce(lambda a, b: a | b, (0b1111 << QC_BAND_SHIFT[b] for b in BANDS_USED))
+
+
 def qc_500m_ok(qc: np.ndarray) -> np.ndarray:
     """True where a 500 m reflectance QC word (uint32; MOD09GA ``QC_500m_1``, MOD09A1
     ``sur_refl_qc_500m``) passes: not fill, MODLAND QA 00 or 01, band quality 0000 for bands 1, 2, 3,
-    6, 7 (see the module docstring)."""
-    qc = np.asarray(qc).astype(np.uint32)
-    ok = (qc != QC_FILL) & ((qc & 0b11) <= 1)
-    for b in BANDS_USED:
-        ok &= ((qc >> QC_BAND_SHIFT[b]) & 0b1111) == 0
+    6, 7 (see the module docstring). One mask test (:data:`QC_BAD_BITS`) for all the fields."""
+    qc = np.asarray(qc)
+    if qc.dtype != np.uint32:
+        qc = qc.astype(np.uint32)
+    ok = (qc & np.uint32(QC_BAD_BITS)) == 0
+    if QC_FILL & QC_BAD_BITS == 0:  # the fill word would pass the bit tests (it does not: 0x2EEEEEEF)
+        ok &= qc != QC_FILL
     return ok
 
 
-def state_ok(state: np.ndarray) -> np.ndarray:
-    """True where a MODIS reflectance state word (uint16; MOD09GA ``state_1km_1``, MOD09A1
-    ``sur_refl_state_500m``, same bits) passes: not fill, cloud state 00 (clear) or 11 (assumed clear),
-    no cloud shadow (bit 2), no internal cloud flag (bit 10), cirrus not high (bits 8-9 != 11)."""
-    st = np.asarray(state).astype(np.uint16)
+def _state_ok_bits(st: np.ndarray) -> np.ndarray:
     cloud = st & 0b11
     return (
         (st != STATE_FILL)
@@ -456,14 +463,30 @@ def state_ok(state: np.ndarray) -> np.ndarray:
     )
 
 
+#: :func:`state_ok` of every uint16 state word (64 KiB): the test is one lookup per pixel.
+STATE_OK = _state_ok_bits(np.arange(1 << 16, dtype=np.uint16))
+STATE_OK.setflags(write=False)
+
+
+def state_ok(state: np.ndarray) -> np.ndarray:
+    """True where a MODIS reflectance state word (uint16; MOD09GA ``state_1km_1``, MOD09A1
+    ``sur_refl_state_500m``, same bits) passes: not fill, cloud state 00 (clear) or 11 (assumed clear),
+    no cloud shadow (bit 2), no internal cloud flag (bit 10), cirrus not high (bits 8-9 != 11)."""
+    st = np.asarray(state)
+    if st.dtype != np.uint16:
+        st = st.astype(np.uint16)
+    return STATE_OK[st]
+
+
 def pixel_mask(qc: np.ndarray, state: np.ndarray) -> np.ndarray:
     """QA part of the validity mask (500 m, bool) from QC_500m_1 (500 m) and state_1km_1 (1 km).
 
     See the module docstring for the bits used.
     """
     st_ok = state_ok(state)
-    st_ok = np.repeat(np.repeat(st_ok, 2, axis=0), 2, axis=1)
-    return qc_500m_ok(qc) & st_ok
+    ok = qc_500m_ok(qc).reshape(st_ok.shape[0], 2, st_ok.shape[1], 2)
+    ok &= st_ok[:, None, :, None]  # each 1 km state word covers 2 x 2 pixels of 500 m
+    return ok.reshape(np.shape(qc))
 
 
 def pixel_products(raw: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -478,11 +501,20 @@ def pixel_products(raw: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np
     valid = pixel_mask(raw["QC_500m_1"], raw["state_1km_1"])  # rows of QC_500m_1 = 2 x rows of state
     for b in BANDS_USED:
         stored = raw[f"sur_refl_b0{b}_1"]
-        valid &= (stored != REFL_FILL) & (stored >= 0) & (stored <= REFL_SCALE)
+        if stored.dtype == np.int16:  # 0..10000 as int16 <=> as uint16 (negatives, fill included, >= 32768)
+            valid &= stored.view(np.uint16) <= np.uint16(REFL_SCALE)
+        else:
+            valid &= (stored != REFL_FILL) & (stored >= 0) & (stored <= REFL_SCALE)
     idx = np.flatnonzero(valid)
-    rho = {b: raw[f"sur_refl_b0{b}_1"].ravel()[idx].astype(np.float64) / REFL_SCALE for b in BANDS_USED}
+    rho = {}
+    for b in BANDS_USED:
+        stored = raw[f"sur_refl_b0{b}_1"].ravel()
+        rho[b] = (stored if idx.size == stored.size else stored[idx]).astype(np.float64)
+        rho[b] /= REFL_SCALE
     out, evi_ok = reflectance_indices(rho)
     keep = np.isfinite(out["NDVI"]) & np.isfinite(out["NDWI"])  # 0 / 0 when both bands are 0
+    if keep.all():
+        return idx, out, evi_ok
     return idx[keep], {k: v[keep] for k, v in out.items()}, evi_ok[keep]
 
 
@@ -491,67 +523,105 @@ def reflectance_indices(rho: dict[int, np.ndarray]) -> tuple[dict[str, np.ndarra
     reflectances ``rho`` (band number 1, 2, 3, 6, 7 -> reflectance, unitless 0..1, any shape), and
     where EVI is valid (denominator > 0 and EVI within -0.2..1). NDVI and NDWI are NaN (0 / 0) where
     both of their bands are 0."""
+    # in place where possible (fewer temporaries), with the same operations in the same order as the
+    # formulas: the results are the same to the bit
     with np.errstate(divide="ignore", invalid="ignore"):
-        evi_den = rho[2] + 6.0 * rho[1] - 7.5 * rho[3] + 1.0
-        out = {
-            "NDVI": (rho[2] - rho[1]) / (rho[2] + rho[1]),
-            "EVI": 2.5 * (rho[2] - rho[1]) / evi_den,
-            "NDWI": (rho[2] - rho[6]) / (rho[2] + rho[6]),
-            "MIR": rho[7],
-        }
-        evi_ok = (evi_den > 0) & (out["EVI"] >= -0.2) & (out["EVI"] <= 1.0)
-    return out, evi_ok
+        diff = rho[2] - rho[1]
+        ndvi = rho[2] + rho[1]
+        np.divide(diff, ndvi, out=ndvi)
+        evi_den = rho[1] * 6.0
+        evi_den += rho[2]
+        tmp = rho[3] * 7.5
+        evi_den -= tmp
+        evi_den += 1.0
+        evi = np.multiply(diff, 2.5, out=diff)
+        evi /= evi_den
+        ndwi = rho[2] - rho[6]
+        np.add(rho[2], rho[6], out=tmp)
+        ndwi /= tmp
+        del tmp
+        evi_ok = evi_den > 0
+        evi_ok &= evi >= -0.2
+        evi_ok &= evi <= 1.0
+    return {"NDVI": ndvi, "EVI": evi, "NDWI": ndwi, "MIR": rho[7]}, evi_ok
 
 
 STRIP_ROWS = 240  # 500 m rows per processing strip (even: whole 1 km state rows); bounds the memory
 
 
-def aggregate_tile(info: TileInfo) -> dict[str, np.ndarray]:
+def aggregate_tile(info: TileInfo, raw: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Per 0.5 degree cell (flat, 360*720): sums of each index over its valid pixels, and the counts of
     valid pixels (``n_valid``, ``n_valid_EVI``) and of all pixels (``n_pixels``).
 
-    The tile is processed in strips of :data:`STRIP_ROWS` rows, so the float64 working arrays stay
-    at about 50 MB whatever the number of valid pixels; pixel positions are computed per strip (only
-    for strips with valid pixels), not cached.
+    ``raw``: the tile's SDS (:func:`read_tile`), read here when not given. The tile is processed in
+    strips of :data:`STRIP_ROWS` rows, so the float64 working arrays stay at about 50 MB whatever the
+    number of valid pixels; pixel positions are computed per strip (only for strips with valid pixels,
+    or once per tile for the pixel counts), not cached. Sums are taken over runs of consecutive valid
+    pixels in the same cell (``np.add.reduceat``: along a row the cell changes every ~100 pixels),
+    then added per cell.
     """
-    raw = read_tile(info.path)
+    if raw is None:
+        raw = read_tile(info.path)
     n = LAT.size * LON.size
     names = ("NDVI", "NDWI", "MIR", "EVI", "n_valid", "n_valid_EVI")
     out = {k: np.zeros(n) for k in names}
+    pixels = _PIXELS.get((info.h, info.v))
+    counts = np.zeros(n, dtype=np.int64) if pixels is None else None
     for r0 in range(0, TILE_PIXELS_500M, STRIP_ROWS):
         r1 = r0 + STRIP_ROWS
         strip = {k: (a[r0 // 2 : r1 // 2] if k == "state_1km_1" else a[r0:r1]) for k, a in raw.items()}
         idx, values, evi_ok = pixel_products(strip)
+        if idx.size == 0 and counts is None:
+            continue
+        cells = tile_cells(info.h, info.v, rows=slice(r0, r1)).ravel()
+        if counts is not None:
+            _add_counts(counts, cells)
         if idx.size == 0:
             continue
-        c = tile_cells(info.h, info.v, rows=slice(r0, r1)).ravel()[idx]
-        inside = c >= 0
-        if not inside.any():
-            continue
-        c, evi_ok = c[inside], evi_ok[inside]
-        lo, hi = int(c.min()), int(c.max()) + 1
-        c = c - lo
-        part = {
-            p: np.bincount(c, weights=values[p][inside], minlength=hi - lo) for p in ("NDVI", "NDWI", "MIR")
-        }
-        part["EVI"] = np.bincount(c[evi_ok], weights=values["EVI"][inside][evi_ok], minlength=hi - lo)
-        part["n_valid"] = np.bincount(c, minlength=hi - lo)
-        part["n_valid_EVI"] = np.bincount(c[evi_ok], minlength=hi - lo)
+        c = cells[idx]
+        if c.min() < 0:  # tiles across the dateline: pixels outside the domain
+            inside = c >= 0
+            if not inside.any():
+                continue
+            c, evi_ok = c[inside], evi_ok[inside]
+            values = {k: v[inside] for k, v in values.items()}
+        starts = np.flatnonzero(np.diff(c)) + 1
+        starts = np.concatenate(([0], starts))
+        seg_cells = c[starts]
+        lo, hi = int(seg_cells.min()), int(seg_cells.max()) + 1
+        seg = seg_cells - lo
+        seg_n = np.diff(np.append(starts, c.size))
+        evi = np.where(evi_ok, values["EVI"], 0.0)
+        part = {p: np.add.reduceat(values[p], starts) for p in ("NDVI", "NDWI", "MIR")}
+        part["EVI"] = np.add.reduceat(evi, starts)
+        part["n_valid"] = seg_n
+        part["n_valid_EVI"] = np.add.reduceat(evi_ok.astype(np.int64), starts)
         for k in names:
-            out[k][lo:hi] += part[k]
-    out["n_pixels"] = _pixels_per_cell(info.h, info.v).astype(np.float64)
+            out[k][lo:hi] += np.bincount(seg, weights=part[k], minlength=hi - lo)
+    if pixels is None:
+        pixels = _remember_pixels(info.h, info.v, counts)
+    out["n_pixels"] = pixels.astype(np.float64)
     out["decoded_bytes"] = np.array(sum(a.nbytes for a in raw.values()))
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _pixels_per_cell(h: int, v: int) -> np.ndarray:
-    """Number of the tile's in-domain 500 m pixel centres per 0.5 degree cell (flat; 2 MB, cached)."""
-    counts = np.zeros(LAT.size * LON.size, dtype=np.int64)
-    for r0 in range(0, TILE_PIXELS_500M, STRIP_ROWS):
-        cells = tile_cells(h, v, rows=slice(r0, r0 + STRIP_ROWS))
-        counts += np.bincount(cells[cells >= 0], minlength=counts.size)
+def _add_counts(counts: np.ndarray, cells: np.ndarray) -> None:
+    """Add the number of pixel centres per cell (cells >= 0) to ``counts``, over the cells' range."""
+    inside = cells[cells >= 0] if cells.min() < 0 else cells
+    if inside.size:
+        lo, hi = int(inside.min()), int(inside.max()) + 1
+        counts[lo:hi] += np.bincount(inside - lo, minlength=hi - lo)
+
+
+#: pixel centres per cell of the tiles met in this process (2 MB each, at most 64 tiles)
+_PIXELS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _remember_pixels(h: int, v: int, counts: np.ndarray) -> np.ndarray:
+    if len(_PIXELS) >= 64:
+        _PIXELS.pop(next(iter(_PIXELS)))
     counts.setflags(write=False)
+    _PIXELS[(h, v)] = counts
     return counts
 
 
@@ -603,26 +673,38 @@ def process_block(start: int, stop: int, plan_: GridPlan, store: Location) -> di
     dates = plan_.dates[start:stop]
     shape = (len(dates), i1 - i0, j1 - j0)
     out = {p: np.full(shape, np.nan, dtype="float32") for p in GRID_PRODUCTS}
-    area = cell_area_sinusoidal_sphere()[i0:i1, j0:j1]
-    pixel_area = (TILE_SIZE / TILE_PIXELS_500M) ** 2
     decoded = 0
-    for k, date in enumerate(dates):
-        acc: dict[str, np.ndarray] = {}
-        for d in plan_.tiles[date]:
-            part = aggregate_tile(TileInfo.from_dict(d))
-            decoded += int(part.pop("decoded_bytes"))
-            for name, arr in part.items():
-                acc[name] = acc[name] + arr if name in acc else arr
-        grid = {name: arr.reshape(LAT.size, LON.size)[i0:i1, j0:j1] for name, arr in acc.items()}
-        nv, npx = grid["n_valid"], grid["n_pixels"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for p in INDICES:
-                count = grid["n_valid_EVI"] if p == "EVI" else nv
-                out[p][k] = np.where(count > 0, grid[p] / count, np.nan)
-            out["valid_fraction"][k] = np.where(npx > 0, nv / npx, np.nan)
-            out["tile_coverage"][k] = np.where(npx > 0, npx * pixel_area / area, np.nan)
+    tiles = [(k, TileInfo.from_dict(d)) for k, date in enumerate(dates) for d in plan_.tiles[date]]
+    acc: dict[str, np.ndarray] = {}
+    # one tile in memory at a time (reading the next one in a thread while aggregating overlaps the
+    # two on an idle machine, but holds a second tile, 83.5 MB, and was slower on a loaded one)
+    for n, (k, info) in enumerate(tiles):
+        part = aggregate_tile(info)
+        decoded += int(part.pop("decoded_bytes"))
+        for name, arr in part.items():
+            acc[name] = acc[name] + arr if name in acc else arr
+        if n + 1 == len(tiles) or tiles[n + 1][0] != k:  # the date is complete
+            _finish_date(acc, out, k, (i0, i1, j0, j1))
+            acc = {}
     checks = gridcube.write_block(store, out, slice(start, stop), slice(i0, i1), slice(j0, j1))
     return {"block": [start, stop], "checks": checks, "decoded_bytes": decoded}
+
+
+def _finish_date(
+    acc: dict[str, np.ndarray], out: dict[str, np.ndarray], k: int, window: tuple[int, int, int, int]
+) -> None:
+    """Means, valid fraction and tile coverage of one date from the summed tile aggregates."""
+    i0, i1, j0, j1 = window
+    area = cell_area_sinusoidal_sphere()[i0:i1, j0:j1]
+    pixel_area = (TILE_SIZE / TILE_PIXELS_500M) ** 2
+    grid = {name: arr.reshape(LAT.size, LON.size)[i0:i1, j0:j1] for name, arr in acc.items()}
+    nv, npx = grid["n_valid"], grid["n_pixels"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p in INDICES:
+            count = grid["n_valid_EVI"] if p == "EVI" else nv
+            out[p][k] = np.where(count > 0, grid[p] / count, np.nan)
+        out["valid_fraction"][k] = np.where(npx > 0, nv / npx, np.nan)
+        out["tile_coverage"][k] = np.where(npx > 0, npx * pixel_area / area, np.nan)
 
 
 def write_grid_template(store: Location, plan_: GridPlan, attrs: dict[str, Any]) -> None:
@@ -642,21 +724,35 @@ def validate_grid(
     ranges: dict[str, tuple[float, float]] = GRID_RANGES,
 ) -> None:
     """Each block's count and sum come back from the store; every value lies in its physical range
-    (``ranges``: variable -> (min, max) in the variable's units)."""
+    (``ranges``: variable -> (min, max) in the variable's units).
+
+    Read one variable, block and chunk row (of the data window) at a time, so that memory does not
+    depend on the window; the finite values are gathered once and their sum, minimum and maximum taken
+    from them."""
     i0, i1, j0, j1 = window
+    lo_hi: dict[str, tuple[Any, Any]] = {}
     for c in checks:
         s0, s1 = c["block"]
-        block = ds[list(c["checks"])].isel(time=slice(s0, s1), lat=slice(i0, i1), lon=slice(j0, j1))
         for p, want in c["checks"].items():
-            v = np.asarray(block[p].values)
-            n, total = int(np.isfinite(v).sum()), float(np.nansum(v, dtype="float64"))
+            n, total = 0, 0.0
+            for r0 in range(i0, i1, SPACE_CHUNK):
+                rows = slice(r0, min(i1, r0 + SPACE_CHUNK))
+                v = np.asarray(ds[p].isel(time=slice(s0, s1), lat=rows, lon=slice(j0, j1)).values)
+                values = v[np.isfinite(v)]
+                del v
+                if values.size:
+                    n += values.size
+                    total += float(values.sum(dtype="float64"))
+                    lo, hi = values.min(), values.max()  # in the store's type: float32(-0.2) is -0.2
+                    old = lo_hi.get(p, (lo, hi))
+                    lo_hi[p] = (min(lo, old[0]), max(hi, old[1]))
             if n != want["count"] or not np.isclose(total, want["sum"], rtol=1e-6, atol=1e-3):
                 raise ValueError(
                     f"{p} dates {s0}:{s1}: store has {n} values summing to {total}, wrote {want}"
                 )
-            lo, hi = ranges[p]
-            if n and (np.nanmin(v) < lo or np.nanmax(v) > hi):
-                raise ValueError(f"{p}: values {np.nanmin(v):.4g}..{np.nanmax(v):.4g} outside {lo}..{hi}")
+    for p, (lo, hi) in lo_hi.items():
+        if lo < ranges[p][0] or hi > ranges[p][1]:
+            raise ValueError(f"{p}: values {lo:.4g}..{hi:.4g} outside {ranges[p][0]}..{ranges[p][1]}")
 
 
 # ------------------------------------------------------------------------------- site extracts
@@ -859,12 +955,24 @@ def read_gee_fpar(path: str) -> dict[str, Any]:
     }
 
 
-def fpar_qc_ok(qc: np.ndarray) -> np.ndarray:
-    """True where an MCD15A3H FparLai_QC value passes (see the module docstring)."""
+def _fpar_qc_ok_bits(qc: np.ndarray) -> np.ndarray:
     qc = np.asarray(qc, dtype=np.int64)
     cloud = (qc >> 3) & 0b11
     scf = (qc >> 5) & 0b111
     return ((qc & 1) == 0) & (((qc >> 2) & 1) == 0) & ((cloud == 0) | (cloud == 3)) & (scf <= 1)
+
+
+#: :func:`fpar_qc_ok` of every uint8 FparLai_QC value: one lookup per pixel for uint8 layers.
+FPAR_QC_OK = _fpar_qc_ok_bits(np.arange(256))
+FPAR_QC_OK.setflags(write=False)
+
+
+def fpar_qc_ok(qc: np.ndarray) -> np.ndarray:
+    """True where an MCD15A3H FparLai_QC value passes (see the module docstring)."""
+    qc = np.asarray(qc)
+    if qc.dtype == np.uint8:
+        return FPAR_QC_OK[qc]
+    return _fpar_qc_ok_bits(qc)
 
 
 def _site_coords(parsed: list[dict[str, Any]], dates: list[str]) -> dict[str, Any]:

@@ -50,9 +50,12 @@ averaged (the mean of pixel indices, as for the MOD09GA tiles).
 Store ``modis_8day_0p5deg`` (time, lat, lon), float32, chunks (32, 90, 90) of
 :mod:`fluxcube.recipes.gridcube` (32 composites, about 8.5 months, per time chunk); ``time`` = composite
 start date. Beam pipeline 1 scans every file (metadata only); pipeline 2 processes one time chunk per
-element, one composite and product at a time (memory: one composite of one product at source
-resolution). Validated (per-block counts and sums, physical ranges) and published with
-:class:`~fluxcube.publish.Publisher`.
+element, streamed by chunk row of the store (90 rows of 0.5 degree): per product, one read of the source
+rows of each run of consecutive composites of a file, QA bits tested on whole arrays (masks, lookup
+tables), values unpacked in float64 only where the QA passed, regridded, and the chunk row of every
+variable written as whole Zarr chunks (memory: 32 composites x 90 x 720 x 7 variables, 58 MB, plus one
+product's layers for those rows, whatever the number of files). Validated (per-block counts and sums,
+physical ranges) and published with :class:`~fluxcube.publish.Publisher`.
 """
 
 from __future__ import annotations
@@ -72,9 +75,10 @@ from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import gridcube, modis
-from fluxcube.recipes.era5 import data_extent, regridder
+from fluxcube.recipes.era5 import Regridder, data_extent, regridder
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
 from fluxcube.recipes.gfas import source_grid, window
+from fluxcube.recipes.regions import LAT_EDGES
 from fluxcube.recipes.transforms import inputs_are_synthetic, read_records, report
 from fluxcube.storage import Location
 
@@ -319,79 +323,231 @@ def plan(infos: list[dict[str, Any]]) -> Plan:
     return Plan(dates, dict(where), {i["path"]: i for i in scanned}, win, notes)
 
 
-def _read(nc: netCDF4.Dataset, path: str, key: str, index: int) -> dict[str, np.ndarray]:
-    """The stored integers (lat, lon) of every layer of ``key`` at time ``index`` (no scaling)."""
+def _read(nc: netCDF4.Dataset, path: str, key: str, times: slice, rows: slice) -> dict[str, np.ndarray]:
+    """The stored integers (time, lat, lon) of every layer of ``key`` for composites ``times`` and source
+    rows ``rows`` (no scaling). The HDF5 chunk cache is off: each read is a slab of whole file chunks
+    along time, read once per block and band, so caching would only hold memory (up to the whole
+    decompressed file while it is open)."""
     out = {}
     for name in LAYERS[key]:
         try:
             var = nc[name]
             var.set_auto_maskandscale(False)
-            out[name] = np.asarray(var[index])
+            var.set_var_chunk_cache(size=0, nelems=1)
+            out[name] = np.asarray(var[times, rows, :])
         except Exception as err:  # HDF errors on truncated chunks
-            raise InputError(path, f"cannot read composite {index}: {err}", column=name) from err
+            what = f"cannot read composites {times.start}:{times.stop}: {err}"
+            raise InputError(path, what, column=name) from err
     return out
 
 
-def _packed(raw: np.ndarray, spec: Layer) -> tuple[np.ndarray, np.ndarray]:
-    """Physical values (float64) and where the stored value is not fill and within its valid range."""
+def _in_range(raw: np.ndarray, spec: Layer) -> np.ndarray:
+    """Where a stored value is not fill and lies within the layer's valid range (stored units)."""
     lo, hi = spec.valid or (np.iinfo(raw.dtype).min, np.iinfo(raw.dtype).max)
-    ok = (raw != spec.fill) & (raw >= lo) & (raw <= hi)
-    return raw.astype("float64") * float(spec.scale or 1.0), ok
+    ok = (raw >= lo) & (raw <= hi)
+    if spec.fill is not None and lo <= spec.fill <= hi:
+        ok &= raw != spec.fill
+    return ok
 
 
-def decode(key: str, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Physical store variables (float64, NaN where QA fails) on the source grid from one composite's
-    stored layers: indices unitless, fAPAR unitless, LST in K (see the module docstring for the QA)."""
+def _unsigned(a: np.ndarray) -> np.ndarray:
+    """A bit field as unsigned integers of the same width (a view: the bits are unchanged)."""
+    return a.view(a.dtype.str.replace("i", "u")) if a.dtype.kind == "i" else a
+
+
+def _scatter(shape: tuple[int, ...], idx: np.ndarray, values: np.ndarray, dtype: str) -> np.ndarray:
+    """An array of ``shape`` holding ``values`` at the flat positions ``idx`` and NaN elsewhere."""
+    out = np.full(shape, np.nan, dtype=dtype)
+    out.reshape(-1)[idx] = values
+    return out
+
+
+def decode(key: str, raw: dict[str, np.ndarray], dtype: str = "float64") -> dict[str, np.ndarray]:
+    """Physical store variables (``dtype``, NaN where QA fails) on the source grid from stored layers
+    (any shape, e.g. (time, lat, lon)): indices unitless, fAPAR unitless, LST in K (see the module
+    docstring for the QA).
+
+    The QA bits are tested on whole arrays with single masks or lookup tables; values are unpacked
+    (stored x scale_factor, float64) and the indices computed only where the QA passed, then stored as
+    ``dtype`` (float32 gives the float64 result rounded once, as the store holds it)."""
     spec = LAYERS[key]
     if key == "09A1":
-        ok = modis.qc_500m_ok(raw["sur_refl_qc_500m"]) & modis.state_ok(raw["sur_refl_state_500m"])
+        ok = modis.qc_500m_ok(raw["sur_refl_qc_500m"])
+        ok &= modis.state_ok(raw["sur_refl_state_500m"])
+        for b in modis.BANDS_USED:
+            ok &= _in_range(raw[f"sur_refl_b0{b}"], spec[f"sur_refl_b0{b}"])
+        idx = np.flatnonzero(ok)
         rho = {}
         for b in modis.BANDS_USED:
-            rho[b], good = _packed(raw[f"sur_refl_b0{b}"], spec[f"sur_refl_b0{b}"])
-            ok &= good
+            name = f"sur_refl_b0{b}"
+            rho[b] = raw[name].reshape(-1)[idx].astype("float64") * float(spec[name].scale)
         values, evi_ok = modis.reflectance_indices(rho)
         values["EVI"] = np.where(evi_ok, values["EVI"], np.nan)
-        return {k: np.where(ok, v, np.nan) for k, v in values.items()}
+        return {k: _scatter(ok.shape, idx, v, dtype) for k, v in values.items()}
     if key == "15A2H":
-        fpar, ok = _packed(raw["Fpar_500m"], spec["Fpar_500m"])
-        return {"fAPAR": np.where(ok & modis.fpar_qc_ok(raw["FparLai_QC"]), fpar, np.nan)}
+        fpar = raw["Fpar_500m"]
+        ok = _in_range(fpar, spec["Fpar_500m"]) & modis.fpar_qc_ok(raw["FparLai_QC"])
+        idx = np.flatnonzero(ok)
+        scale = float(spec["Fpar_500m"].scale)
+        return {"fAPAR": _scatter(ok.shape, idx, fpar.reshape(-1)[idx].astype("float64") * scale, dtype)}
     out = {}
     for var, layer, qc_name in (
         ("LST_day", "LST_Day_1km", "QC_Day"),
         ("LST_night", "LST_Night_1km", "QC_Night"),
     ):
-        lst, ok = _packed(raw[layer], spec[layer])
-        qc = raw[qc_name].astype(np.int64)
-        out[var] = np.where(ok & ((qc & 0b11) <= 1) & (((qc >> 6) & 0b11) <= 1), lst, np.nan)
+        lst = raw[layer]
+        # mandatory QA (bits 0-1) 00/01 <=> bit 1 clear; LST error (bits 6-7) 00/01 <=> bit 7 clear
+        qc = _unsigned(raw[qc_name])
+        ok = _in_range(lst, spec[layer]) & ((qc & np.array(0b10000010, qc.dtype)) == 0)
+        idx = np.flatnonzero(ok)
+        scale = float(spec[layer].scale)
+        out[var] = _scatter(ok.shape, idx, lst.reshape(-1)[idx].astype("float64") * scale, dtype)
     return out
 
 
+def _source_rows(lat: list[float], r0: int, r1: int) -> tuple[int, int]:
+    """Rows s0:s1 of a source grid (latitudes of cell centres, either order) holding every source cell
+    that overlaps rows r0:r1 of the 0.5 degree grid (at least two rows, for the grid spacing)."""
+    lat_ = np.asarray(lat)
+    half = abs(lat_[1] - lat_[0]) / 2
+    lo, hi = LAT_EDGES[r0], LAT_EDGES[r1]
+    rows = np.flatnonzero((lat_ + half > lo + 1e-9) & (lat_ - half < hi - 1e-9))
+    if rows.size == 0:
+        return 0, 0
+    s0, s1 = int(rows[0]), int(rows[-1]) + 1
+    if s1 - s0 < 2:
+        s0, s1 = (s0, s1 + 1) if s1 < lat_.size else (s0 - 1, s1)
+    return s0, s1
+
+
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """``idx`` as a slice when it is a contiguous ascending range (a view instead of a copy)."""
+    if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _regrid_into(
+    r: Regridder, fields: np.ndarray, out: np.ndarray, times: slice, r0: int, r1: int, j0: int
+) -> None:
+    """Regrid ``fields`` (time, source rows, lon) with ``r`` into ``out`` (time, rows r0:r1 of the 0.5
+    degree grid, columns from j0). A nesting (coarser or equal) source grid is a gather done in the
+    fields' own type (float32: the same values as gathering float64 and rounding); a finer one is
+    :class:`Regridder`'s conservative average (float64 fields)."""
+    a0, a1 = max(r0, r.i0), min(r1, r.i1)
+    if a1 <= a0:
+        return
+    rows = slice(a0 - r.i0, a1 - r.i0)
+    if r.take_lat is not None and r.take_lon is not None:
+        # longitudes first: on the source rows, fewer than the output rows where the source is coarser
+        sub = fields[:, :, _as_slice(r.take_lon)][:, _as_slice(r.take_lat[rows])]
+        covered = r.covered[rows]
+        if not covered.all():
+            sub = np.where(covered[None], sub, np.nan)
+    else:
+        sub = r(fields, min_valid=MIN_VALID)[:, rows]
+    out[times, a0 - r0 : a1 - r0, r.j0 - j0 : r.j1 - j0] = sub
+
+
+def _runs(plan_: Plan, key: str, dates: list[str]) -> list[tuple[str, slice, slice]]:
+    """The composites of product ``key`` among ``dates`` as runs (path, positions in ``dates``, indices in
+    the file), consecutive in both, so that each run is one read."""
+    by_date = plan_.where.get(key, {})
+    runs: list[tuple[str, slice, slice]] = []
+    for k, date in enumerate(dates):
+        if date not in by_date:
+            continue
+        path, index = by_date[date]
+        if runs:
+            p, ks, ix = runs[-1]
+            if p == path and ks.stop == k and ix.stop == index:
+                runs[-1] = (p, slice(ks.start, k + 1), slice(ix.start, index + 1))
+                continue
+        runs.append((path, slice(k, k + 1), slice(index, index + 1)))
+    return runs
+
+
+#: blocks whose stored layers take at most this (bytes, counted as 4 per value) are read whole
+WHOLE_BLOCK_BYTES = 64 * 2**20
+
+
 def process_block(start: int, stop: int, plan_: Plan, store: Location) -> dict[str, Any]:
-    """Decode, QA-mask and regrid composites ``start:stop`` one product at a time; write the time chunk;
-    return per-variable count and sum."""
+    """Decode, QA-mask and regrid composites ``start:stop``; write the time chunk; return per-variable
+    count and sum.
+
+    Streamed by chunk row of the store (90 rows of the 0.5 degree grid, a quarter of the globe): for each
+    product, one read per run of consecutive composites of a file (only the source rows overlapping
+    the chunk row), decoded and regridded for the whole run at once, then the chunk row of every
+    variable is written (whole Zarr chunks). Memory: one chunk row of the outputs (32 composites x 90 x
+    720 x 7 variables, 58 MB) and one product's layers for those source rows, whatever the number of
+    files or composites."""
+    import zarr
+
     i0, i1, j0, j1 = plan_.window
-    out = {v: np.full((stop - start, i1 - i0, j1 - j0), np.nan, dtype="float32") for v in VARIABLES}
+    dates = plan_.dates[start:stop]
+    runs = {key: _runs(plan_, key, dates) for key in PRODUCES}
+    group = zarr.open_group(store.zarr_store(), mode="r+", zarr_format=3)
+    arrays = {v: group[v] for v in VARIABLES}
+    checks = {v: {"count": 0, "sum": 0.0} for v in VARIABLES}
     open_files: dict[str, netCDF4.Dataset] = {}
     decoded = 0
+    # a small block (coarse source grids) is read and decoded once for all chunk rows; a large one per
+    # chunk row (its source rows only), so that memory does not grow with the source grid
+    size = sum(
+        (ix.stop - ix.start) * len(plan_.infos[p]["lat"]) * len(plan_.infos[p]["lon"]) * 4 * len(LAYERS[key])
+        for key, key_runs in runs.items()
+        for p, _, ix in key_runs
+    )
+    whole = size <= WHOLE_BLOCK_BYTES
+    decoded_runs: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+    counted: set[tuple[str, int]] = set()
+
+    def fields(key: str, path: str, ix: slice, rows: slice, dtype: str) -> dict[str, np.ndarray]:
+        nonlocal decoded
+        if whole and (path, ix.start) in decoded_runs:
+            return {v: f[:, rows] for v, f in decoded_runs[(path, ix.start)].items()}
+        if path not in open_files:
+            open_files[path] = _open(path)
+        raw = _read(open_files[path], path, key, ix, slice(None) if whole else rows)
+        info = plan_.infos[path]
+        if (path, ix.start) not in counted:  # once per composite (a source row may serve two chunk rows)
+            counted.add((path, ix.start))
+            n = (ix.stop - ix.start) * len(info["lat"]) * len(info["lon"])
+            decoded += sum(n * a.dtype.itemsize for a in raw.values())
+        out = decode(key, raw, dtype)
+        if not whole:
+            return out
+        decoded_runs[(path, ix.start)] = out
+        return {v: f[:, rows] for v, f in out.items()}
+
     try:
-        for k, date in enumerate(plan_.dates[start:stop]):
-            for key, by_date in plan_.where.items():
-                if date not in by_date:
-                    continue
-                path, index = by_date[date]
-                if path not in open_files:
-                    open_files[path] = _open(path)
-                raw = _read(open_files[path], path, key, index)
-                decoded += sum(a.nbytes for a in raw.values())
-                info = plan_.infos[path]
-                r = regridder(info["lat"], info["lon"])
-                for var, field_ in decode(key, raw).items():
-                    regridded = r(field_[None], min_valid=MIN_VALID)[0]
-                    out[var][k, r.i0 - i0 : r.i1 - i0, r.j0 - j0 : r.j1 - j0] = regridded
+        for r0 in range(i0, i1, gridcube.SPACE_CHUNK):
+            r1 = min(i1, r0 + gridcube.SPACE_CHUNK)
+            out = {v: np.full((len(dates), r1 - r0, j1 - j0), np.nan, dtype="float32") for v in VARIABLES}
+            for key, key_runs in runs.items():
+                for path, ks, ix in key_runs:
+                    info = plan_.infos[path]
+                    s0, s1 = _source_rows(info["lat"], r0, r1)
+                    if s1 <= s0:
+                        continue
+                    try:
+                        r = regridder(info["lat"][s0:s1], info["lon"])
+                    except ValueError:  # these source rows cover no whole cell of the chunk row
+                        continue
+                    gather = r.take_lat is not None and r.take_lon is not None
+                    decoded_fields = fields(key, path, ix, slice(s0, s1), "float32" if gather else "float64")
+                    for var, field_ in decoded_fields.items():
+                        _regrid_into(r, field_, out[var], ks, r0, r1, j0)
+                    del decoded_fields
+            for v, a in out.items():
+                arrays[v][start:stop, r0:r1, j0:j1] = a
+                finite = np.isfinite(a)
+                checks[v]["count"] += int(np.count_nonzero(finite))
+                checks[v]["sum"] += float(np.sum(a, where=finite, dtype="float64"))
+            del out
     finally:
         for nc in open_files.values():
             nc.close()
-    checks = gridcube.write_block(store, out, slice(start, stop), slice(i0, i1), slice(j0, j1))
     report("write")
     return {"block": [start, stop], "checks": checks, "decoded_bytes": decoded}
 

@@ -290,6 +290,11 @@ def simulate_towers(
     representativeness: float = typer.Option(
         1.0, help="towers' stands take up this many times their grid cell's sink fraction (1: no bias)"
     ),
+    ustar_threshold: float = typer.Option(
+        None,
+        help="true u* threshold of every tower, m s-1: measured night-time NEE is damped below it "
+        "(default: by PFT, 0.1-0.3; 0: no low-turbulence loss)",
+    ),
 ) -> None:
     """Simulate the tower network and write FLUXNET2015 CSVs, the site table and the known truth."""
     from fluxcube.simulate.towers import write_towers
@@ -310,6 +315,7 @@ def simulate_towers(
             site_years=not full_period,
             sink_scale=sink_scale,
             representativeness=representativeness,
+            ustar_threshold=ustar_threshold,
         )
     console.print(f"wrote {len(files)} files under {out}", highlight=False)
     console.print(f"ingest them with: fluxcube recipes run fluxnet --source {out}/sites", highlight=False)

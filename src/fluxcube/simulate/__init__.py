@@ -5,6 +5,8 @@
 - :mod:`~fluxcube.simulate.truth`: the light-use-efficiency process model giving true GPP, Reco and NEE.
 - :mod:`~fluxcube.simulate.network`: the tower network (real FLUXNET2015 sites, or a generated twin).
 - :mod:`~fluxcube.simulate.towers`: towers "measuring" the truth, written as FLUXNET2015 FULLSET files.
+- :mod:`~fluxcube.simulate.turbulence`: the towers' friction velocity (u*) and the night-time flux they
+  miss below their true u* threshold.
 - :mod:`~fluxcube.simulate.world`: the gridded world (truth, ERA5, MODIS, GFAS, inversions, GCB table,
   regions) written chunk by chunk in the native formats.
 

@@ -19,6 +19,12 @@ half hours, 0..1). The observation model, all fluxes in g C m-2 d-1 (NEE positiv
   0.3 per site-year) during which the meteorology is the gap-filled ("ERA") weather, QC 0.
 - Meteorology: ``TA_F`` + N(0, 0.3 K), ``SW_IN_F`` x lognormal 3 % (at most ``SW_IN_POT``),
   ``VPD_F`` x lognormal 5 %, ``P_F`` as is; QC 1, or 0 in outages.
+- Friction velocity ``USTAR`` (m s-1; :mod:`fluxcube.simulate.turbulence`): half-hourly wind x canopy
+  roughness ratio by PFT, with synoptic and diurnal variability; the DD files have its daily mean and
+  ``USTAR_QC`` (1, or 0 with ``USTAR`` missing on days without flux data). Low turbulence (u* below the
+  site's true threshold, by PFT 0.1-0.3 m s-1 or ``ustar_threshold``) damps the measured night-time NEE
+  of the half-hourly files by ``u* / threshold``: the raw measurement a u* filter has to clean. The DD
+  files are the product after u* filtering and gap filling, as FLUXNET2015's, so they do not carry it.
 
 - Representativeness (off by default): ``representativeness = k`` puts every tower in a stand whose
   sink fraction is ``k`` times that of the grid cell around it (``sink_scale * k`` instead of
@@ -30,8 +36,10 @@ half hours, 0..1). The observation model, all fluxes in g C m-2 d-1 (NEE positiv
 
 ``noise=False`` writes perfect towers (no random error, gaps or method noise); the bias stays.
 With ``halfhourly=True`` the same observations are also disaggregated to half hours
-(:func:`halfhourly_frame`), so the daily mean of the half-hourly NEE equals the daily file's.
-The truth (``OUT/truth/towers_truth.csv``), the site table (``OUT/sites/metadata/
+(:func:`halfhourly_frame`), so the daily mean of the half-hourly NEE equals the daily file's (once the
+low-turbulence loss of its measured night-time half hours is added back).
+The truth (``OUT/truth/towers_truth.csv``, the true daily fluxes; ``OUT/truth/towers_sites.csv``, each
+site's true u* threshold and night-time bias fraction), the site table (``OUT/sites/metadata/
 siteinfo_simulated.csv``) and every parameter (``OUT/SYNTHETIC.json``) are written beside.
 """
 
@@ -53,6 +61,13 @@ import pyarrow.csv as pacsv
 from fluxcube.errors import InputError
 from fluxcube.simulate.network import SITEINFO_COLUMNS, TowerNetwork, load_network
 from fluxcube.simulate.truth import DEFAULT_SINK_SCALE, Fluxes, simulate_truth
+from fluxcube.simulate.turbulence import (
+    USTAR_DECIMALS,
+    low_turbulence_factor,
+    simulate_ustar,
+    ustar_ratio,
+    ustar_thresholds,
+)
 from fluxcube.simulate.weather import (
     DEFAULT_DROUGHT,
     SOLAR_CONSTANT,
@@ -79,7 +94,15 @@ FLUX_COLUMNS = [
     "GPP_DT_VUT_REF",
 ]
 MET_COLUMNS = ["TA_F", "TA_F_QC", "SW_IN_POT", "SW_IN_F", "SW_IN_F_QC", "VPD_F", "VPD_F_QC", "P_F", "P_F_QC"]
-DECIMALS = {"TA_F": 3, "SW_IN_POT": 3, "SW_IN_F": 3, "VPD_F": 3, "P_F": 3, "NEE_VUT_REF_QC": 6}
+DECIMALS = {
+    "TA_F": 3,
+    "SW_IN_POT": 3,
+    "SW_IN_F": 3,
+    "VPD_F": 3,
+    "P_F": 3,
+    "USTAR": USTAR_DECIMALS,
+    "NEE_VUT_REF_QC": 6,
+}
 FLUX_DECIMALS = 5
 TRUTH_DECIMALS = {"NEE": 6, "GPP": 6, "Reco": 6}
 
@@ -195,10 +218,18 @@ def _outage_mask(rng: np.random.Generator, n: int) -> np.ndarray:
     return mask
 
 
-def observe_daily(days: SiteDays, bias: float, rng: np.random.Generator, noise: bool = True) -> pd.DataFrame:
+def observe_daily(
+    days: SiteDays,
+    bias: float,
+    rng: np.random.Generator,
+    noise: bool = True,
+    ustar: np.ndarray | None = None,
+) -> pd.DataFrame:
     """The FLUXNET2015 DD columns (``TIMESTAMP`` + met + flux, NaN for gaps) of one site.
 
     Fluxes in g C m-2 d-1, TA_F degC, SW W m-2, VPD hPa, P mm d-1, QC fractions 0..1 (see module).
+    With the half-hourly ``ustar`` (day, 48; m s-1) also ``USTAR`` (the daily mean, m s-1) and
+    ``USTAR_QC`` (fraction of half hours with u*: 1, or 0 on days without flux data) after ``P_F_QC``.
     """
     n = len(days.dates)
     night = 1.0 - days.daylength / 24.0
@@ -242,6 +273,10 @@ def observe_daily(days: SiteDays, bias: float, rng: np.random.Generator, noise: 
         }
     )
     frame.loc[gap, FLUX_COLUMNS] = np.nan
+    if ustar is not None:  # u* is measured by the same system as the flux: missing with it
+        at = frame.columns.get_loc("P_F_QC") + 1
+        frame.insert(at, "USTAR", np.where(gap, np.nan, ustar.mean(axis=1)))
+        frame.insert(at + 1, "USTAR_QC", np.where(gap, 0.0, 1.0))
     return frame
 
 
@@ -255,6 +290,11 @@ def _halfhour_sun(days: SiteDays) -> tuple[pd.DatetimeIndex, np.ndarray]:
     starts = pd.DatetimeIndex(
         (days.dates.to_numpy()[:, None] + np.arange(48) * np.timedelta64(30, "m")).ravel()
     )
+    return starts, halfhour_potential_radiation(days)
+
+
+def halfhour_potential_radiation(days: SiteDays) -> np.ndarray:
+    """Potential radiation (day, 48) in W m-2 at the half hours' midpoints (local standard time)."""
     doy = days.dates.day_of_year.to_numpy()[:, None]
     b = 2 * np.pi * (doy - 81) / 364.0
     equation_of_time = 0.1645 * np.sin(2 * b) - 0.1255 * np.cos(b) - 0.025 * np.sin(b)  # h, FAO-56 eq. 32
@@ -262,7 +302,7 @@ def _halfhour_sun(days: SiteDays) -> tuple[pd.DatetimeIndex, np.ndarray]:
     omega = np.deg2rad(15.0 * (solar_time - 12.0))
     phi, delta = np.deg2rad(days.lat), solar_declination(doy)
     cos_zenith = np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.cos(omega)
-    return starts, SOLAR_CONSTANT * earth_sun_distance_factor(doy) * np.maximum(cos_zenith, 0.0)
+    return SOLAR_CONSTANT * earth_sun_distance_factor(doy) * np.maximum(cos_zenith, 0.0)
 
 
 def _shape(weights: np.ndarray) -> np.ndarray:
@@ -278,16 +318,26 @@ def _timestamps(t: pd.DatetimeIndex) -> np.ndarray:
 
 
 def halfhourly_frame(
-    days: SiteDays, daily: pd.DataFrame, bias: float, rng: np.random.Generator, noise: bool = True
+    days: SiteDays,
+    daily: pd.DataFrame,
+    bias: float,
+    rng: np.random.Generator,
+    noise: bool = True,
+    ustar: np.ndarray | None = None,
+    ustar_threshold: float = 0.0,
 ) -> pd.DataFrame:
     """The FLUXNET2015 HH columns of one site, disaggregated from its daily observations ``daily``.
 
     Local standard time; NEE, GPP, RECO in umol CO2 m-2 s-1, TA_F degC, SW W m-2, VPD hPa, P mm per
-    half hour; QC 0 measured, 1 gap-filled (flux) or 2 (met from the gridded weather). GPP follows
-    potential radiation, RECO is constant through the day, the night bias sits in the night half
-    hours, the temperature has a cosine cycle peaking at 15 h solar time, and zero-mean half-hourly
-    Laplace noise (sigma = 1 + 0.2 |NEE| g C m-2 d-1) is added unless ``noise`` is false; each day's
-    mean NEE equals ``daily``'s.
+    half hour, USTAR m s-1; QC 0 measured, 1 gap-filled (flux) or 2 (met from the gridded weather).
+    GPP follows potential radiation, RECO is constant through the day, the night bias sits in the
+    night half hours, the temperature has a cosine cycle peaking at 15 h solar time, and zero-mean
+    half-hourly Laplace noise (sigma = 1 + 0.2 |NEE| g C m-2 d-1) is added unless ``noise`` is false;
+    each day's mean NEE equals ``daily``'s. With ``ustar`` (day, 48; m s-1) the ``USTAR`` column is
+    written (missing on days without flux data) and the measured (QC 0) night-time NEE below
+    ``ustar_threshold`` (m s-1; 0: none) is damped by ``u* / ustar_threshold``
+    (:func:`fluxcube.simulate.turbulence.low_turbulence_factor`): the raw, not u*-filtered
+    measurement, so that day's mean is ``daily``'s less the flux lost at low turbulence.
     """
     starts, sw_pot = _halfhour_sun(days)
     light = _shape(sw_pot)
@@ -305,6 +355,8 @@ def halfhourly_frame(
     )
     nee = nee_biased + daily_error + eta - eta.mean(axis=1, keepdims=True)
     measured = rng.random(nee.shape).argsort(axis=1) < np.round(np.nan_to_num(col["NEE_VUT_REF_QC"]) * 48)
+    if ustar is not None:  # measured at low turbulence: only u*/threshold of the night flux
+        nee = np.where(measured, nee * low_turbulence_factor(ustar, is_night, ustar_threshold), nee)
     solar_hour = (np.arange(48) + 0.5) / 2.0 + (days.lon - 15.0 * days.utc_offset) / 15.0
     tair = col["TA_F"] + (2.0 + 0.015 * col["SW_IN_F"]) * np.cos(2 * np.pi * (solar_hour - 15.0) / 24.0)
     ea = np.maximum(saturation_vapour_pressure(col["TA_F"]) - col["VPD_F"], 0.0)
@@ -337,6 +389,8 @@ def halfhourly_frame(
         frame[f"GPP_{method}_VUT_REF"] = ((reco - nee) / GC_PER_UMOL_DAY).ravel()
     gap = np.repeat(daily["NEE_VUT_REF"].isna().to_numpy(), 48)
     frame.loc[gap, FLUX_COLUMNS] = np.nan
+    if ustar is not None:
+        frame.insert(frame.columns.get_loc("P_F_QC") + 1, "USTAR", np.where(gap, np.nan, ustar.ravel()))
     flags = [c for c in frame.columns if c.endswith("_QC")]
     frame[flags] = frame[flags].astype("Int64")  # half-hourly QC are integer flags
     return frame
@@ -382,6 +436,21 @@ def _write_siteinfo(network: TowerNetwork, capacity: np.ndarray, path: Path) -> 
     return path
 
 
+def _write_sites_truth(table: pd.DataFrame, biases: pd.Series, thresholds: pd.Series, path: Path) -> Path:
+    """towers_sites.csv: per site its PFT, true u* threshold (m s-1; 0: no loss), u*/wind ratio and
+    night-time respiration bias fraction: the observation model's known parameters."""
+    frame = pd.DataFrame(
+        {
+            "site": table["sitename"].to_numpy(),
+            "classid": table["classid"].to_numpy(),
+            "ustar_threshold": thresholds.to_numpy(),
+            "ustar_ratio": [ustar_ratio(c) for c in table["classid"]],
+            "night_bias_fraction": biases.to_numpy(),
+        }
+    )
+    return _write_csv(frame, path)
+
+
 def _write_metadata(path: Path, arguments: dict[str, Any], network: TowerNetwork, biases: pd.Series) -> Path:
     """SYNTHETIC.json: the synthetic flag, generator, every argument, the biased sites, the network source."""
     meta = {
@@ -411,6 +480,7 @@ def write_towers(
     drought: DroughtSpec | None = DEFAULT_DROUGHT,
     sink_scale: float = DEFAULT_SINK_SCALE,
     representativeness: float = 1.0,
+    ustar_threshold: float | Mapping[str, float] | None = None,
 ) -> list[Path]:
     """Simulate the tower network and write it in FLUXNET2015 formats under ``out_dir``.
 
@@ -418,9 +488,12 @@ def write_towers(
     :func:`fluxcube.simulate.network.load_network`; ``tropical_night_bias``: see
     :func:`bias_fractions` (fraction, 0..1); ``sink_scale`` (dimensionless): the truth's, as the
     gridded world's; ``representativeness`` (dimensionless, > 0): the towers' stands take up that many
-    times their grid cell's sink fraction (1: none); ``noise``, ``halfhourly``, units: see the module
-    docstring. Returns the written files: site files (DD, then HH), the site table, the truth and
-    ``SYNTHETIC.json``. The same arguments give byte-identical files.
+    times their grid cell's sink fraction (1: none); ``ustar_threshold``: the towers' true u*
+    thresholds (m s-1), see :func:`fluxcube.simulate.turbulence.ustar_thresholds` (None: by PFT; 0: no
+    low-turbulence loss); ``noise``, ``halfhourly``, units: see the module docstring. Returns the
+    written files: site files (DD, then HH), the site table, the truth (daily fluxes, then the
+    per-site observation parameters) and ``SYNTHETIC.json``. The same arguments give byte-identical
+    files.
     """
     if not representativeness > 0:
         raise ValueError(f"representativeness {representativeness}: expected a factor > 0 (1: none)")
@@ -441,6 +514,7 @@ def write_towers(
         sink_scale=sink_scale * representativeness,
     )
     biases = bias_fractions(table, tropical_night_bias)
+    thresholds = ustar_thresholds(table, ustar_threshold)
     folder = out / "sites" / "fluxnet2015"
     site_files: list[Path] = []
     hh_files: list[Path] = []
@@ -448,17 +522,22 @@ def write_towers(
     for i, site in enumerate(table.itertuples()):
         days = SiteDays.from_simulation(weather, fluxes, i, site)
         bias = biases[site.sitename]
-        daily = observe_daily(days, bias, _site_rng(seed, site.sitename, 1), noise)
+        ustar = simulate_ustar(
+            halfhour_potential_radiation(days), ustar_ratio(site.classid), _site_rng(seed, site.sitename, 3)
+        )
+        daily = observe_daily(days, bias, _site_rng(seed, site.sitename, 1), noise, ustar)
         years = (site.sitename, site.year_start, site.year_end)
         site_files.append(_write_csv(daily, folder / dd_filename(*years)))
         if halfhourly:
             rng = _site_rng(seed, site.sitename, 2)
-            hh = halfhourly_frame(days, daily.drop(columns="TIMESTAMP"), bias, rng, noise)
+            threshold = float(thresholds[site.sitename])
+            hh = halfhourly_frame(days, daily.drop(columns="TIMESTAMP"), bias, rng, noise, ustar, threshold)
             hh_files.append(_write_csv(hh, folder / hh_filename(*years)))
         truth_frames.append(days.truth_frame(site.sitename))
     truth_path = _write_csv(
         pd.concat(truth_frames, ignore_index=True), out / "truth" / "towers_truth.csv", TRUTH_DECIMALS
     )
+    sites_truth = _write_sites_truth(table, biases, thresholds, out / "truth" / "towers_sites.csv")
     siteinfo = _write_siteinfo(network, weather.capacity, out / "sites/metadata/siteinfo_simulated.csv")
     arguments = {
         "seed": seed,
@@ -474,7 +553,8 @@ def write_towers(
         "drought": asdict(drought) if drought is not None else None,
         "sink_scale": sink_scale,
         "representativeness": representativeness,
+        "ustar_threshold": dict(ustar_threshold) if isinstance(ustar_threshold, Mapping) else ustar_threshold,
     }
     meta_path = _write_metadata(out / "SYNTHETIC.json", arguments, network, biases)
     log.info("wrote %d simulated towers (%s network) to %s", len(table), network.network_source, out)
-    return [*site_files, *hh_files, siteinfo, truth_path, meta_path]
+    return [*site_files, *hh_files, siteinfo, truth_path, sites_truth, meta_path]

@@ -76,6 +76,7 @@ from fluxcube.recipes.transforms import (
     REFUSED,
     MapOrRefuse,
     WriteRecords,
+    create,
     inputs_are_synthetic,
     pipeline_options,
     read_records,
@@ -207,7 +208,12 @@ class FileInfo:
     expver_dim: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """A JSON-able dict (what :func:`dataclasses.asdict` gives, without its deep copies)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["variables"] = {
+            k: {f.name: getattr(v, f.name) for f in dataclasses.fields(v)} for k, v in self.variables.items()
+        }
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FileInfo:
@@ -587,6 +593,7 @@ class Regridder:
         self.wlon = sp.csr_matrix(wlon / RESOLUTION)
         self.nlat, self.nlon = lat.size, lon.size
         self.covered = np.outer(keep_lat[self.i0 : self.i1], keep_lon[self.j0 : self.j1])
+        self.all_covered = bool(self.covered.all())
         # a coarser, nesting source grid: each output cell lies in one source cell (weight 1), so the
         # regridding is a gather (same values as the matrix products, about 10x faster)
         self.take_lat, self.take_lon = _single_source(self.wlat), _single_source(self.wlon)
@@ -609,10 +616,14 @@ class Regridder:
         ``min_valid``: the fraction of an output cell's area that must hold finite source values (1: all
         of it, the default); the value is the area-weighted mean over those.
         """
-        fields = np.asarray(fields, dtype="float64")
         if self.take_lat is not None and self.take_lon is not None:
-            out = fields[:, self.take_lat][:, :, self.take_lon]
-            return np.where(self.covered[None], out, np.nan).astype("float32")
+            # a gather copies values: no float64 needed, one pass (float32 result as below)
+            fields = np.asarray(fields)
+            out = fields.astype("float32", copy=False)[:, self.take_lat[:, None], self.take_lon[None, :]]
+            if not self.all_covered:
+                out[:, ~self.covered] = np.nan
+            return out
+        fields = np.asarray(fields, dtype="float64")
         valid = np.isfinite(fields)
         num = self._apply(np.where(valid, fields, 0.0))
         den = np.ones_like(num) if valid.all() else self._apply(valid.astype("float64"))
@@ -704,7 +715,9 @@ class Reader:
         var = self._ds[v.name_in_file]
         dims = list(var.dimensions)
         steps, inverse = np.unique(np.asarray(index), return_inverse=True)  # netCDF4: sorted, unique
-        key = tuple(steps if d == self.info.time_dim else slice(None) for d in dims)
+        # consecutive steps as a slice: one hyperslab read instead of one per index
+        sel = slice(int(steps[0]), int(steps[-1]) + 1) if steps[-1] - steps[0] + 1 == steps.size else steps
+        key = tuple(sel if d == self.info.time_dim else slice(None) for d in dims)
         values = np.ma.filled(np.ma.asarray(var[key]).astype("float64"), np.nan)
         values = np.take(values, inverse, axis=dims.index(self.info.time_dim))
         if "expver" in dims:  # ERA5 + ERA5T: the first non-missing value along expver
@@ -851,11 +864,14 @@ def daily_products(
 
 
 def process_block(
-    start: int, stop: int, plan_: Plan, infos: dict[str, FileInfo], store: Location
+    start: int, stop: int, plan_: Plan, infos: dict[str, FileInfo], store: Location, offset: int = 0
 ) -> dict[str, Any]:
-    """Decode, regrid and aggregate the days ``start:stop`` of the plan; write them; return checks."""
+    """Decode, regrid and aggregate the days ``start:stop`` of the store; write them; return checks.
+
+    ``plan_.days[start - offset:stop - offset]`` are those days (``offset``: the store index of the
+    plan's first day, when the plan holds only part of the days, see :func:`block_tasks`)."""
     i0, i1, j0, j1 = plan_.window
-    days = plan_.days[start:stop]
+    days = plan_.days[start - offset : stop - offset]
     out = {p: np.full((len(days), i1 - i0, j1 - j0), np.nan, dtype="float32") for p in plan_.products}
     readers: dict[str, Reader] = {}
     decoded = 0
@@ -914,12 +930,14 @@ def validate(
         values = {p: np.asarray(block[p].values) for p in c["checks"]}
         for p, want in c["checks"].items():
             v = values[p]
-            n, total = int(np.isfinite(v).sum()), float(np.nansum(v, dtype="float64"))
+            got = gridcube.count_sum(v)
+            n, total = got["count"], got["sum"]
             if n != want["count"] or not np.isclose(total, want["sum"], rtol=1e-6, atol=1e-3):
                 raise ValueError(f"{p} days {s0}:{s1}: store has {n} values summing to {total}, wrote {want}")
             lo, hi = RANGES[p]
-            if n and (np.nanmin(v) < lo or np.nanmax(v) > hi):
-                vmin, vmax, units = np.nanmin(v), np.nanmax(v), PRODUCTS[p]["units"]
+            vmin, vmax = gridcube.finite_range(v)
+            if n and (vmin < lo or vmax > hi):
+                units = PRODUCTS[p]["units"]
                 raise ValueError(f"{p}: values {vmin:.4g}..{vmax:.4g} outside {lo}..{hi} {units}")
         if {"Tmin", "Tair", "Tmax"} <= set(values):
             ok = np.isfinite(values["Tair"])
@@ -940,28 +958,54 @@ def scan_files(files: list[str], runner: str, run_dir: str) -> tuple[list[FileIn
     with beam.Pipeline(options=pipeline_options(runner)) as p:
         out = (
             p
-            | "files" >> beam.Create(list(pattern.items()))
+            | "files" >> create(list(pattern.items()), runner)
             | "scan"
             >> beam.ParDo(
                 MapOrRefuse(lambda item: scan(item[1]).to_dict(), "scan", lambda e: e[1])
             ).with_outputs(REFUSED, main="ok")
         )
-        # one record for all files' metadata (small): one write and one read instead of one per file
-        _ = out.ok | "collect" >> beam.combiners.ToList() | "infos" >> WriteRecords(run_dir, "infos")
+        _ = out.ok | "infos" >> WriteRecords(run_dir, "infos")  # one file per bundle
         _ = out[REFUSED] | "refusals" >> WriteRecords(run_dir, "refused")
-    scanned = [d for batch in read_records(run_dir, "infos") for d in batch]
-    infos = sorted((FileInfo.from_dict(d) for d in scanned), key=lambda i: i.path)
+    infos = sorted((FileInfo.from_dict(d) for d in read_records(run_dir, "infos")), key=lambda i: i.path)
     return infos, sorted(read_records(run_dir, "refused"), key=lambda r: r["file"])
+
+
+Task = tuple[int, int, tuple["Plan", dict[str, FileInfo]]]  # (start, stop, (part of the plan, its files))
+
+
+def block_tasks(plan_: Plan, infos: list[FileInfo]) -> list[Task]:
+    """One element per 32-day block: (start, stop, (the plan of those days, the files they read)).
+
+    Each element carries only its own days' part of the plan, so the Beam transform itself stays small
+    (it is pickled and compressed with every pipeline) and a block's payload does not grow with the run.
+    """
+    by_path = {i.path: i for i in infos}
+    tasks = []
+    for start, stop in plan_.blocks():
+        days = plan_.days[start:stop]
+        sources = {
+            name: {d: by_day[d] for d in days if d in by_day} for name, by_day in plan_.sources.items()
+        }
+        part = dataclasses.replace(
+            plan_,
+            days=days,
+            sources=sources,
+            day_products={d: plan_.day_products[d] for d in days},
+            notes=[],
+        )
+        paths = {f for by_day in sources.values() for hs in by_day.values() for f, _ in hs}
+        tasks.append((start, stop, (part, {f: by_path[f] for f in sorted(paths)})))
+    return tasks
 
 
 def write_blocks(plan_: Plan, infos: list[FileInfo], store: Location, runner: str, run_dir: str) -> None:
     """Beam pipeline 2: one element per 32-day block (= one time chunk)."""
-    by_path = {i.path: i for i in infos}
 
-    def work(block: tuple[int, int]) -> dict[str, Any]:
-        return process_block(block[0], block[1], plan_, by_path, store)
+    def work(task: Task) -> dict[str, Any]:
+        start, stop, (part, files) = task
+        return process_block(start, stop, part, files, store, offset=start)
 
-    gridcube.process_blocks_on_beam(plan_.blocks(), work, run_dir, runner)
+    gridcube.process_blocks_on_beam(block_tasks(plan_, infos), work, run_dir, runner)
 
 
 def run(source: str, target: str, runner: str = "DirectRunner", force: bool = False) -> RunSummary:

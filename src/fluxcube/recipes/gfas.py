@@ -227,12 +227,16 @@ def process_block(
     infos: dict[str, dict[str, Any]],
     win: tuple[int, int, int, int],
     store: Location,
+    offset: int = 0,
 ) -> dict[str, Any]:
-    """Read, convert and regrid the days ``start:stop``; write them into the store; return checks."""
+    """Read, convert and regrid the days ``start:stop`` of the store; write them; return checks.
+
+    ``days[start - offset:stop - offset]`` are those days (``offset``: the store index of ``days[0]``
+    when ``days`` holds only part of them, see :func:`write_blocks`)."""
     i0, i1, j0, j1 = win
     out = np.full((stop - start, i1 - i0, j1 - j0), np.nan, dtype="float32")
     by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for k, day in enumerate(days[start:stop]):
+    for k, day in enumerate(days[start - offset : stop - offset]):
         path, index = where[day]
         by_file[path].append((k, index))
     for path, items in by_file.items():
@@ -244,7 +248,9 @@ def process_block(
                 path, f"{VARIABLE}: {int(neg.sum())} negative values (min {np.nanmin(fields):.3g})"
             )
         r = regridder(info["lat"], info["lon"])
-        out[[k for k, _ in items], r.i0 - i0 : r.i1 - i0, r.j0 - j0 : r.j1 - j0] = r(fields * TO_G_C_PER_DAY)
+        ks = [k for k, _ in items]
+        rows = slice(ks[0], ks[-1] + 1) if ks[-1] - ks[0] + 1 == len(ks) else ks  # a slice: no fancy copy
+        out[rows, r.i0 - i0 : r.i1 - i0, r.j0 - j0 : r.j1 - j0] = r(fields * TO_G_C_PER_DAY)
     checks = gridcube.write_block(store, {PRODUCT: out}, slice(start, stop), slice(i0, i1), slice(j0, j1))
     return {"block": [start, stop], "checks": checks}
 
@@ -268,15 +274,15 @@ def validate(ds: xr.Dataset, checks: list[dict[str, Any]], win: tuple[int, int, 
         s0, s1 = c["block"]
         v = np.asarray(ds[PRODUCT].isel(time=slice(s0, s1), lat=slice(i0, i1), lon=slice(j0, j1)).values)
         want = c["checks"][PRODUCT]
-        n, total = int(np.isfinite(v).sum()), float(np.nansum(v, dtype="float64"))
+        got = gridcube.count_sum(v)
+        n, total = got["count"], got["sum"]
         if n != want["count"] or not np.isclose(total, want["sum"], rtol=1e-6, atol=1e-3):
             raise ValueError(
                 f"{PRODUCT} days {s0}:{s1}: store has {n} values summing to {total}, wrote {want}"
             )
-        if n and (np.nanmin(v) < 0 or np.nanmax(v) > FIRE_MAX):
-            raise ValueError(
-                f"{PRODUCT}: values {np.nanmin(v):.4g}..{np.nanmax(v):.4g} outside 0..{FIRE_MAX}"
-            )
+        vmin, vmax = gridcube.finite_range(v)
+        if n and (vmin < 0 or vmax > FIRE_MAX):
+            raise ValueError(f"{PRODUCT}: values {vmin:.4g}..{vmax:.4g} outside 0..{FIRE_MAX}")
 
 
 def write_blocks(
@@ -288,14 +294,24 @@ def write_blocks(
     runner: str,
     run_dir: str,
 ) -> list[tuple[int, int]]:
-    """Beam pipeline 2: one element per 32-day block (= one time chunk); return the blocks."""
+    """Beam pipeline 2: one element per 32-day block (= one time chunk); return the blocks.
+
+    Each element carries its own days, their sources and files: the transform itself stays small (it is
+    pickled with the pipeline) and a block's payload does not grow with the run."""
     by_path = {i["path"]: i for i in infos}
     blocks = [(s, min(len(days), s + TIME_CHUNK)) for s in range(0, len(days), TIME_CHUNK)]
+    tasks = []
+    for s, e in blocks:
+        part = days[s:e]
+        sources = {d: where[d] for d in part}
+        files = {path: by_path[path] for path, _ in sources.values()}
+        tasks.append((s, e, (part, sources, files)))
 
-    def work(block: tuple[int, int]) -> dict[str, Any]:
-        return process_block(block[0], block[1], days, where, by_path, win, store)
+    def work(task: tuple[int, int, Any]) -> dict[str, Any]:
+        s, e, (part, sources, files) = task
+        return process_block(s, e, part, sources, files, win, store, offset=s)
 
-    gridcube.process_blocks_on_beam(blocks, work, run_dir, runner)
+    gridcube.process_blocks_on_beam(tasks, work, run_dir, runner)
     return blocks
 
 

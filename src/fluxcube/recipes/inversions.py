@@ -65,12 +65,11 @@ from fluxcube.catalog import describe
 from fluxcube.errors import InputError
 from fluxcube.publish import Publisher, Release, iter_files
 from fluxcube.recipes import gridcube
-from fluxcube.recipes.era5 import Regridder
+from fluxcube.recipes.era5 import regridder
 from fluxcube.recipes.fluxnet_pipeline import RunSummary
 from fluxcube.recipes.gridcube import SPACE_CHUNK
 from fluxcube.recipes.regions import LAT, LON, cell_area_sphere, grid_coords
 from fluxcube.recipes.transforms import inputs_are_synthetic, read_files_on_beam, read_records
-from fluxcube.regions.integrate import monthly_means
 from fluxcube.storage import Location
 
 log = logging.getLogger(__name__)
@@ -233,9 +232,13 @@ def read_gcb_gridded(path: str) -> list[dict[str, Any]]:
         g = check_gcb(path, ds)
         records = []
         for k, name in enumerate(g.names):
-            values = g.var.isel(ensemble_member=k).values.astype("float64")  # (time, lat, lon)
-            zonal = np.nansum(values * g.area[None], axis=2) / g.dlat  # Pg C yr-1 per degree latitude
-            zonal[~np.isfinite(values).any(axis=2)] = np.nan
+            zonal = np.empty((g.months.size, g.lat.size))
+            for t0 in range(0, g.months.size, MONTH_CHUNK):  # a year at a time: memory does not grow
+                t = slice(t0, t0 + MONTH_CHUNK)
+                values = g.var.isel(ensemble_member=k, time=t).values.astype("float64")  # (time, lat, lon)
+                z = np.nansum(values * g.area[None], axis=2) / g.dlat  # Pg C yr-1 per degree latitude
+                z[~np.isfinite(values).any(axis=2)] = np.nan
+                zonal[t] = z
             records.append(
                 {
                     "file": path,
@@ -453,7 +456,7 @@ def scan_gridded(path: str) -> dict[str, Any]:
     with ds:
         g = check_gcb(path, ds)
         try:
-            Regridder(g.lat, g.lon)
+            regridder(g.lat, g.lon)
         except ValueError as err:
             raise InputError(path, f"{GCB_VARIABLE}: {err}", column=GCB_VARIABLE) from err
         area_diff = float(np.max(np.abs(g.area / g.sphere_area() - 1.0)))
@@ -469,14 +472,18 @@ def month_coverage(days: np.ndarray, months: np.ndarray) -> np.ndarray:
 
 
 def gfas_store(pub: Publisher) -> tuple[xr.DataArray, str]:
-    """The published GFAS daily fire flux (g C m-2 d-1, lazy) and its version; checks units and grid."""
+    """The published GFAS daily fire flux (g C m-2 d-1, lazy: read when indexed) and its version; checks
+    units and grid."""
     from fluxcube.recipes import gfas
 
     cur = pub.current(gfas.DATASET)
     where = pub.dataset(gfas.DATASET).url
     if cur is None:
         raise InputError(where, f"no published {gfas.DATASET} store (run the gfas recipe first)")
-    fire = pub.open(gfas.DATASET, cur["version"])[gfas.PRODUCT]
+    # lazily indexed without Dask: blocks read one month at a time (fire_means), 2-3x faster than through
+    # a Dask graph per month
+    store = pub.store_location(gfas.DATASET, cur["version"]).zarr_store(read_only=True)
+    fire = xr.open_zarr(store, consolidated=False, zarr_format=3, chunks=None)[gfas.PRODUCT]
     units = str(fire.attrs.get("units", ""))
     if units != "g C m-2 d-1":
         raise InputError(
@@ -489,18 +496,27 @@ def gfas_store(pub: Publisher) -> tuple[xr.DataArray, str]:
 
 def fire_means(fire: xr.DataArray, months: np.ndarray, complete: np.ndarray) -> np.ndarray:
     """Monthly mean fire flux (month, lat, lon) in g C m-2 d-1 for ``months`` (datetime64[M]); NaN for
-    months not ``complete`` (days missing from the GFAS store)."""
+    months not ``complete`` (days missing from the GFAS store).
+
+    A month's mean uses the days that have a value (NaN days are skipped; a cell with none is NaN), as
+    :func:`fluxcube.regions.integrate.monthly_means`; read one month at a time (float32, summed in float64).
+    """
     out = np.full((months.size, LAT.size, LON.size), np.nan)
     if not complete.any():
         return out
-    first = months[complete][0].astype("datetime64[D]")
-    last = (months[complete][-1] + 1).astype("datetime64[D]") - 1
-    means = monthly_means(fire.sel(time=slice(str(first), str(last))).astype("float64")).compute()
-    stamps = means["time"].values.astype("datetime64[M]")
+    stamps = np.asarray(fire["time"].values).astype("datetime64[M]")
     for i in np.flatnonzero(complete):
-        j = np.searchsorted(stamps, months[i])
-        if j < stamps.size and stamps[j] == months[i]:
-            out[i] = means.values[j]
+        days = np.flatnonzero(stamps == months[i])
+        if days.size == 0:
+            continue
+        x = np.asarray(fire.isel(time=slice(int(days[0]), int(days[-1]) + 1)).values)
+        if days.size != days[-1] - days[0] + 1:  # days of other months in between (unsorted time)
+            x = x[days - days[0]]
+        finite = np.isfinite(x)
+        n = np.count_nonzero(finite, axis=0)
+        total = np.sum(x, axis=0, dtype="float64", where=finite)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[i] = np.where(n > 0, total / n, np.nan)
     return out
 
 
@@ -520,51 +536,73 @@ def gridded_block(
     area05 = cell_area_sphere()
     days_in_year = np.where(pd.DatetimeIndex(block.astype("datetime64[ns]")).is_leap_year, 366.0, 365.0)
     out: dict[str, Any] = {"block": [start, stop], "members": {}}
-    for k, (path, index, name) in enumerate(members):
-        try:
-            with open_netcdf(path) as ds:
-                g = check_gcb(path, ds)
+    opened: dict[str, tuple[xr.Dataset, GcbFile]] = {}  # each file opened and checked once per block
+    try:
+        for k, (path, index, name) in enumerate(members):
+            try:
+                if path not in opened:
+                    ds = open_netcdf(path)
+                    opened[path] = (ds, check_gcb(path, ds))
+                g = opened[path][1]
                 have = np.isin(block, g.months)
                 src = np.full((block.size, g.lat.size, g.lon.size), np.nan)
                 if have.any():
                     t = np.searchsorted(g.months, block[have])
                     values = g.var.isel(ensemble_member=index, time=xr.DataArray(t, dims="t")).values
                     src[have] = values.astype("float64")
-        except InputError:
-            raise
-        except Exception as err:
-            raise InputError(
-                path, f"cannot read {GCB_VARIABLE} of {name}: {err}", column=GCB_VARIABLE
-            ) from err
-        density = src * G_PER_PG / days_in_year[:, None, None]  # g C m-2 d-1
-        r = Regridder(g.lat, g.lon)
-        flux = np.full((block.size, LAT.size, LON.size), np.nan, dtype="float32")
-        flux[:, r.i0 : r.i1, r.j0 : r.j1] = r(density)
-        adjusted = (flux.astype("float64") - fire_m).astype("float32")
-        fields = {LAND_FLUX: flux, ADJUSTED: adjusted}
-        xr.Dataset({v: (("member", "time", "lat", "lon"), x[None]) for v, x in fields.items()}).to_zarr(
-            store.zarr_store(),
-            region={
-                "member": slice(k, k + 1),
-                "time": slice(start, stop),
-                "lat": slice(None),
-                "lon": slice(None),
-            },
-            mode="r+",
-            zarr_format=3,
-            consolidated=False,
-        )
-        out["members"][name] = {
-            "member": k,
-            **{
-                v: {"count": int(np.isfinite(x).sum()), "sum": float(np.nansum(x, dtype="float64"))}
-                for v, x in fields.items()
-            },
-            "source_integral": np.nansum(density * g.area[None], axis=(1, 2)).tolist(),
-            "grid_integral": np.nansum(flux.astype("float64") * area05[None], axis=(1, 2)).tolist(),
-            "abs_integral": np.nansum(np.abs(density) * g.area[None], axis=(1, 2)).tolist(),
-        }
+            except InputError:
+                raise
+            except Exception as err:
+                raise InputError(
+                    path, f"cannot read {GCB_VARIABLE} of {name}: {err}", column=GCB_VARIABLE
+                ) from err
+            _gridded_member(out, k, name, g, src, block, days_in_year, fire_m, area05, store, start, stop)
+    finally:
+        for ds, _ in opened.values():
+            ds.close()
     return out
+
+
+def _gridded_member(
+    out: dict[str, Any],
+    k: int,
+    name: str,
+    g: GcbFile,
+    src: np.ndarray,
+    block: np.ndarray,
+    days_in_year: np.ndarray,
+    fire_m: np.ndarray,
+    area05: np.ndarray,
+    store: Location,
+    start: int,
+    stop: int,
+) -> None:
+    """Convert, split to 0.5 degree, subtract fire and write member ``k``'s months; add its checks."""
+    density = src * G_PER_PG / days_in_year[:, None, None]  # g C m-2 d-1
+    r = regridder(g.lat, g.lon)
+    flux = np.full((block.size, LAT.size, LON.size), np.nan, dtype="float32")
+    flux[:, r.i0 : r.i1, r.j0 : r.j1] = r(density)
+    adjusted = (flux.astype("float64") - fire_m).astype("float32")
+    fields = {LAND_FLUX: flux, ADJUSTED: adjusted}
+    xr.Dataset({v: (("member", "time", "lat", "lon"), x[None]) for v, x in fields.items()}).to_zarr(
+        store.zarr_store(),
+        region={
+            "member": slice(k, k + 1),
+            "time": slice(start, stop),
+            "lat": slice(None),
+            "lon": slice(None),
+        },
+        mode="r+",
+        zarr_format=3,
+        consolidated=False,
+    )
+    out["members"][name] = {
+        "member": k,
+        **{v: gridcube.count_sum(x) for v, x in fields.items()},
+        "source_integral": np.nansum(density * g.area[None], axis=(1, 2)).tolist(),
+        "grid_integral": np.nansum(flux.astype("float64") * area05[None], axis=(1, 2)).tolist(),
+        "abs_integral": np.nansum(np.abs(density) * g.area[None], axis=(1, 2)).tolist(),
+    }
 
 
 def write_gridded_template(
@@ -624,7 +662,8 @@ def validate_gridded(ds: xr.Dataset, checks: list[dict[str, Any]]) -> None:
                 raise ValueError(f"member {k} is {ds['member'].values[k]!r} in the store, expected {name!r}")
             for v in GRIDDED_ATTRS:
                 x = np.asarray(ds[v].isel(member=k, time=slice(s0, s1)).values)
-                n, total = int(np.isfinite(x).sum()), float(np.nansum(x, dtype="float64"))
+                got = gridcube.count_sum(x)
+                n, total = got["count"], got["sum"]
                 want = mc[v]
                 if n != want["count"] or not np.isclose(total, want["sum"], rtol=1e-6, atol=1e-3):
                     raise ValueError(

@@ -321,3 +321,30 @@ def test_regridder_block_mean_for_cell_centred_grid() -> None:
     want = (f[0, :2, :2] * wy[:, None]).sum() / (2 * wy.sum())
     assert out[0, 0] == pytest.approx(want, rel=1e-6)  # float32 output
     assert (r.i0, r.j0) == (200, 400)
+
+
+@pytest.mark.parametrize("deg", [1.0, 2.0, 4.0])
+def test_daily_products_before_a_gather_regridding_are_the_same(deg: float) -> None:
+    """A coarser nesting grid regrids by copying values, so process_block takes the daily products on the
+    source grid and copies them: the same float32 values as regridding every hour first."""
+    lat = np.arange(90 - deg / 2, -90, -deg)
+    lon = np.arange(deg / 2, 360, deg)
+    r = era5.Regridder(lat, lon)
+    assert r.take_lat is not None and r.take_lon is not None
+    rng = np.random.default_rng(3)
+    shape = (24, lat.size, lon.size)
+    hourly = {
+        "t2m": rng.normal(285, 12, shape),
+        "d2m": rng.normal(278, 10, shape),
+        "tp": rng.exponential(2e-4, shape),
+        "ssrd": rng.uniform(0, 3e6, shape),
+    }
+    hourly["t2m"][5, 3, 4] = np.nan  # a missing hour: NaN that day in both orders
+    products = ["Tair", "Tmin", "Tmax", "VPD", "P", "Rg"]
+    slow = era5.daily_products({k: r(v) for k, v in hourly.items()}, products, "ssrd")
+    src = {k: v.astype("float32") for k, v in hourly.items()}
+    fast = {p: r(v[None])[0] for p, v in era5.daily_products(src, products, "ssrd").items()}
+    for p in products:
+        np.testing.assert_array_equal(fast[p], slow[p])
+    k = round(deg / 0.5)
+    assert np.isnan(fast["Tair"]).sum() == k * k  # the one source cell with a missing hour

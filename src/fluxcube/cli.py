@@ -625,10 +625,10 @@ def demo(
         on_stage=lambda name: console.rule(name, style="cyan"),
     )
     table = Table(title="demo stages")
-    for col in ("stage", "seconds", "status"):
+    for col in ("stage", "seconds", "status", "detail"):
         table.add_column(col)
     for stage in summary.stages:
-        table.add_row(stage.name, f"{stage.seconds:.1f}", stage.status)
+        table.add_row(stage.name, f"{stage.seconds:.1f}", stage.status, stage.detail)
     console.print(table)
     catalog_url = root.child("catalog.yaml").url
     if samples and (data_dir / "sites").is_dir():

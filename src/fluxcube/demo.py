@@ -60,11 +60,13 @@ class DemoSettings:
 
 @dataclass
 class Stage:
-    """One stage's outcome: ``seconds`` of wall time, ``status`` ("ok", "failed: ...")."""
+    """One stage's outcome: ``seconds`` of wall time, ``status`` ("ok", "failed: ..."), ``detail`` (what
+    it published, or that it was up to date)."""
 
     name: str
     seconds: float = 0.0
     status: str = "ok"
+    detail: str = ""
 
 
 @dataclass
@@ -145,11 +147,12 @@ def run_demo(
     summary = DemoSummary(inputs)
     pub = Publisher(target)
     failed_steps: dict[str, dict[str, str]] = {}
-    with _stage(summary, "simulate", on_stage):
-        simulate_inputs(inputs, settings)
+    with _stage(summary, "simulate", on_stage) as stage:
+        stage.detail = "simulated" if simulate_inputs(inputs, settings) else "same settings: kept"
     for recipe, source in RECIPE_SOURCES:
         with _stage(summary, f"recipe {recipe}", on_stage) as stage:
             result = run_recipe(recipe, str(inputs / source), target)
+            stage.detail = _outcome(result)
             if not result.ok:
                 stage.status = "failed: " + "; ".join(r["error"] for r in result.refused)[:300]
     with _stage(summary, "sites", on_stage) as stage:
@@ -158,21 +161,24 @@ def run_demo(
 
         site_list, problems = store_inputs(target, "fluxnet2015_hh", None, None, None, None)
         result = run_sites(site_list, target, n_workers=settings.workers)
+        stage.detail = _outcome(result)
         if not result.ok or problems:
             stage.status = f"failed: {problems} {result.refused}"[:300]
         for site, steps in result.steps.items():  # steps that could not run go into the report
             failed = {k: v for k, v in steps.items() if v != "ok"}
             if failed:
                 failed_steps[site] = failed
-    with _stage(summary, "drivers", on_stage):
+    with _stage(summary, "drivers", on_stage) as stage:
         from fluxcube.drivers.build import run as run_drivers
 
-        run_drivers(target, ("sites", "cube"), None, settings.workers, False, None)
-    with _stage(summary, "integrals", on_stage):
+        stage.detail = _outcome(run_drivers(target, ("sites", "cube"), None, settings.workers, False, None))
+    with _stage(summary, "integrals", on_stage) as stage:
         from fluxcube.regions.integrals import run as run_integrals
 
-        summary.figures += run_integrals(target, n_workers=settings.workers).figures
-    with _stage(summary, "bridges", on_stage):
+        integrals = run_integrals(target, n_workers=settings.workers)
+        stage.detail = _outcome(integrals)
+        summary.figures += integrals.figures
+    with _stage(summary, "bridges", on_stage) as stage:
         from fluxcube.regions.bridges import BridgeParams
         from fluxcube.regions.bridges import run as run_bridges
 
@@ -184,12 +190,23 @@ def run_demo(
             n_workers=settings.workers,
         )
         summary.figures += bridges.figures
+        stage.detail = f"{'published' if bridges.published else 'up to date'}: {bridges.name}"
     with _stage(summary, "report", on_stage):
         from fluxcube.report import site_report
 
         summary.figures = site_report(target, root / "reports") + summary.figures
         summary.report = write_report(root, pub, inputs, summary, failed_steps)
     return summary
+
+
+def _outcome(result: Any) -> str:
+    """What a stage's RunSummary published and found up to date, in a few words."""
+    parts = []
+    if result.published:
+        parts.append("published: " + ", ".join(sorted(result.published)))
+    if result.up_to_date:
+        parts.append("up to date: " + ", ".join(sorted(result.up_to_date)))
+    return "; ".join(parts)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -310,10 +327,10 @@ def write_report(
     lines = [
         "# fluxcube demo: the simulated world end to end",
         "",
-        "| stage | seconds | status |",
-        "|---|---:|---|",
+        "| stage | seconds | status | detail |",
+        "|---|---:|---|---|",
     ]
-    lines += [f"| {s.name} | {s.seconds:.1f} | {s.status} |" for s in summary.stages]
+    lines += [f"| {s.name} | {s.seconds:.1f} | {s.status} | {s.detail} |" for s in summary.stages]
     lines += ["", "## Stores (catalog: `catalog.yaml`)", ""]
     lines += [f"- `{n}` version `{pub.current(n)['version']}`" for n in pub.names() if pub.current(n)]
     try:

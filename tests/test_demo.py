@@ -38,13 +38,13 @@ STORES = {
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
-    """The demo on a fresh folder with no sample data (a fresh machine)."""
+    """The demo on a fresh folder with no sample data (a fresh machine), with the default relative target."""
     base = tmp_path_factory.mktemp("demo")
-    target = base / "fluxcube-data"
     with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(base)
         mp.setenv(config.DATA_ENV, str(base / "nowhere"))
-        result = runner.invoke(app, ["demo", "--target", str(target), *ARGS], terminal_width=250)
-    return target, result
+        result = runner.invoke(app, ["demo", *ARGS], terminal_width=250)
+    return base / config.DEFAULT_STORE, result
 
 
 def test_markdown_table() -> None:

@@ -19,6 +19,7 @@ The recipes are run through a caller-given function (the CLI passes one with pro
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -349,7 +350,7 @@ def write_report(
         lines += ["Site processing steps that could not run:", ""]
         lines += [f"- {site}: {steps}" for site, steps in sorted(failed_steps.items())]
     lines += ["", "## Figures", ""]
-    lines += [f"![{Path(f).stem}]({Path(f).relative_to(reports)})" for f in summary.figures]
+    lines += [f"![{Path(f).stem}]({os.path.relpath(f, reports)})" for f in summary.figures]
     path = reports / "demo.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

@@ -25,8 +25,17 @@ inversions the world's GCB2022-layout gridded file (5    per file ``xr.open_data
            10-year world's file (120 months) + the same
            zonal files. The GFAS store the gridded
            product needs is published into the target
-           before the clock starts
+           before the clock starts                      ``baseline05``: the same 0.5 degree outputs the
+                                                        plain xarray way (:func:`baseline_gridded`)
+gcb        the sample GCB tables (2022 csv + xlsx,      per table ``pandas.read_csv`` / ``read_excel``,
+           2023 xlsx); 10x = ten copies as editions     ``Dataset.from_dataframe(...).to_zarr(...)``
+           2022 + 2k, 2023 + 2k
+regions    the Natural Earth lowres polygons (1x only)  ``regionmask.from_geopandas(...).mask(LON, LAT)``
+                                                        ``.to_zarr(...)`` (cell centres only)
 ========== ============================================ ====================================================
+
+For gcb and regions the "decoded MB" are the input files' bytes. CPU time includes child processes
+(the regions recipe rasterizes in a spawned one).
 
 Throughput = MB of decoded source values the recipe reads (count x 4 bytes; the same figure for both)
 per second of wall time of the work, in a fresh process per run (the modules both use, xarray and the
@@ -240,8 +249,43 @@ def prepare_inversions(cache: Path, data: Path, root: Path, sizes: tuple[int, ..
     return out
 
 
+GCB = "gcb"
+REGIONS = "regions/naturalearth_lowres"
+
+
+def prepare_gcb(data: Path, root: Path, sizes: tuple[int, ...]) -> dict[str, Path]:
+    """Folders gcb-<n>x: the sample GCB tables (2022 csv + xlsx, 2023 xlsx); 10x = ten copies of them as
+    editions 2022 + 2k (2022 layout) and 2023 + 2k (2023 layout), k = 0..n-1."""
+    out = {}
+    src = data / "grids" / GCB
+    files = sorted(src.glob("Global_Carbon_Budget_*"))
+    for n in sizes:
+        folder = root / f"gcb-{n}x"
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            for f in files:
+                edition = int(f.name.split("_")[3][:4])
+                dst = folder / f.name.replace(str(edition), str(edition + 2 * k), 1)
+                if not dst.exists():
+                    shutil.copy(f, dst)
+        out[folder.name] = folder
+    return out
+
+
+def prepare_regions(data: Path, root: Path) -> dict[str, Path]:
+    """Folder regions-1x: the Natural Earth lowres polygons (the RECCAP2 *ocean* mask file next to them
+    has no land regions, so the recipe builds from the polygons)."""
+    folder = root / "regions-1x"
+    if not folder.exists():
+        shutil.copytree(data / "grids" / REGIONS, folder)
+    return {folder.name: folder}
+
+
 def decoded_bytes(recipe: str, folder: Path) -> int:
-    """Bytes of the decoded source values the recipe reads (count x 4)."""
+    """Bytes of the decoded source values the recipe reads (count x 4); for the tables and polygons
+    (gcb, regions) the input files' bytes."""
+    if recipe in ("gcb", "regions"):
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     if recipe == "era5":
         from fluxcube.recipes import era5
 
@@ -262,6 +306,35 @@ def decoded_bytes(recipe: str, folder: Path) -> int:
 # -------------------------------------------------------------------------------------------- runs
 def baseline(recipe: str, folder: Path, target: Path) -> None:
     import xarray as xr
+
+    if recipe == "gcb":  # pandas read of every table, one store per file
+        import pandas as pd
+
+        for k, f in enumerate(sorted(folder.iterdir())):
+            if f.suffix == ".csv":
+                df = pd.read_csv(f)
+            else:
+                raw = pd.read_excel(f, sheet_name="Global Carbon Budget", header=None)
+                row = int(np.flatnonzero(raw.iloc[:, 0].astype(str).str.strip() == "Year")[0])
+                df = raw.iloc[row + 1 :].set_axis(raw.iloc[row].astype(str), axis=1)
+            df = df.loc[:, [str(c) != "nan" for c in df.columns]]
+            df = df.apply(pd.to_numeric, errors="coerce").dropna(axis=1, how="all")
+            df.columns = [str(c) for c in df.columns]
+            xr.Dataset.from_dataframe(df.reset_index(drop=True)).to_zarr(
+                str(target / f"{k}.zarr"), mode="w", zarr_format=3, consolidated=False
+            )
+        return
+    if recipe == "regions":  # regionmask on the same polygons, the 0.5 degree grid
+        import geopandas as gpd
+        import regionmask
+
+        from fluxcube.recipes.regions import LAT, LON
+
+        gdf = gpd.read_file(next(folder.glob("*.shp")))
+        regs = regionmask.from_geopandas(gdf, names="name", abbrevs="_from_name", overlap=False)
+        mask = regs.mask(LON, LAT)
+        mask.to_dataset(name="region").to_zarr(str(target), mode="w", zarr_format=3, consolidated=False)
+        return
 
     if recipe == "inversions":
         from fluxcube.recipes import inversions
@@ -285,6 +358,44 @@ def baseline(recipe: str, folder: Path, target: Path) -> None:
     ds.to_zarr(str(target), mode="w", zarr_format=3, consolidated=False)
 
 
+def baseline_gridded(folder: Path, target: Path) -> None:
+    """The inversions' same outputs the plain xarray way (``baseline05``): the zonal files copied as in
+    :func:`baseline`; each GCB2022-layout file's flux converted to g C m-2 d-1, each 1 degree cell
+    repeated into its four 0.5 degree cells, minus the GFAS store's monthly means
+    (``resample(time="MS").mean()``), both variables written with the recipe's chunks (1, 12, 90, 90).
+    No checks, no validation, no publication. ``target`` holds the published GFAS store (as for the
+    recipe)."""
+    import xarray as xr
+
+    from fluxcube.recipes import inversions
+    from fluxcube.recipes.regions import LAT, LON
+
+    gfas_store = next((target / "datasets" / "gfas_fire_daily_0p5deg" / "versions").glob("*.zarr"))
+    fire = xr.open_zarr(str(gfas_store), consolidated=False, zarr_format=3)["fire_c"]
+    monthly = fire.resample(time="MS").mean()
+    out = target / "baseline05"
+    for k, f in enumerate(inversions.find_files(str(folder))):
+        with xr.open_dataset(f, chunks={"ensemble_member": 1, "time": 12}) as ds:
+            if inversions.GCB_VARIABLE not in ds:
+                ds[["SFCO2_LND"]].to_zarr(str(out / f"{k}.zarr"), mode="w", zarr_format=3, consolidated=False)
+                continue
+            v = ds[inversions.GCB_VARIABLE].sortby("latitude")
+            months = v["time"].values.astype("datetime64[M]").astype("datetime64[ns]")
+            v = v.assign_coords(time=months)
+            days = xr.where(v["time"].dt.is_leap_year, 366.0, 365.0)
+            flux = (v * 1e15 / days).isel(
+                latitude=np.repeat(np.arange(v.sizes["latitude"]), 2),
+                longitude=np.repeat(np.arange(v.sizes["longitude"]), 2),
+            )
+            flux = flux.assign_coords(latitude=LAT, longitude=LON).astype("float32")
+            fire_m = monthly.rename(lat="latitude", lon="longitude").reindex(time=flux["time"])
+            adjusted = (flux.astype("float64") - fire_m).astype("float32")
+            chunks = {"ensemble_member": 1, "time": 12, "latitude": 90, "longitude": 90}
+            xr.Dataset({"land_flux": flux, "land_flux_fire_adjusted": adjusted}).chunk(chunks).to_zarr(
+                str(out / f"{k}.zarr"), mode="w", zarr_format=3, consolidated=False
+            )
+
+
 def case(method: str, recipe: str, folder: Path, target: Path) -> dict[str, float]:
     """Run one case in this process; return wall and CPU time, peak RSS and the RSS after the imports."""
     import importlib
@@ -294,18 +405,29 @@ def case(method: str, recipe: str, folder: Path, target: Path) -> dict[str, floa
     module = importlib.import_module(f"fluxcube.recipes.{recipe}")
     if recipe == "era5":
         import cfgrib  # noqa: F401 (the baseline's GRIB engine, imported before the clock like the recipe)
+    if recipe == "gcb":
+        import openpyxl  # noqa: F401 (both read xlsx with it)
+        import pandas  # noqa: F401
+    if recipe == "regions":
+        import geopandas  # noqa: F401 (the baseline's; the recipe reads the shapefile itself)
+        import regionmask  # noqa: F401
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     load = os.getloadavg()[0]
     r0 = resource.getrusage(resource.RUSAGE_SELF)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # regions rasterizes in a child process
     t0 = time.perf_counter()
     if method == "recipe":
         summary = module.run(str(folder), str(target))
         assert summary.published and not summary.refused, summary
+    elif method == "baseline05":
+        baseline_gridded(folder, target)
     else:
         baseline(recipe, folder, target)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    cpu += (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
     rss = r1.ru_maxrss / 1024  # KiB -> MiB (Linux)
     return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mib": rss, "rss_after_imports_mib": base, "load": load}
 
@@ -333,7 +455,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--recipes",
         default="era5,gfas,gfas01,inversions",
-        help="comma-separated: era5, gfas (2 degree world), gfas01 (0.1 degree region), inversions",
+        help="comma-separated: era5, gfas (2 degree world), gfas01 (0.1 degree region), inversions, gcb, "
+        "regions",
     )
     ap.add_argument("--kinds", nargs="+", default=["grib", "netcdf"], choices=["grib", "netcdf"], help="ERA5")
     ap.add_argument("--sizes", nargs="+", type=int, default=[1, 10], help="input multiples (default 1 10)")
@@ -372,17 +495,30 @@ def main(argv: list[str] | None = None) -> None:
             small = tuple(n for n in sizes if n <= 10)
             for name, f in prepare_inversions(cache, data, cache / "inversions", small).items():
                 cases[name] = ("inversions", f)
+    if "gcb" in recipes:
+        if not (data / "grids" / GCB).exists():
+            print(f"SAMPLE DATA MISSING: {data / 'grids' / GCB}")
+        else:
+            small = tuple(n for n in sizes if n <= 10)
+            cases.update({name: ("gcb", f) for name, f in prepare_gcb(data, cache / "gcb", small).items()})
+    if "regions" in recipes:
+        if not (data / "grids" / REGIONS).exists():
+            print(f"SAMPLE DATA MISSING: {data / 'grids' / REGIONS}")
+        else:
+            cases.update({n: ("regions", f) for n, f in prepare_regions(data, cache / "regions").items()})
     results = []
-    methods = ("recipe", "baseline")
     with tempfile.TemporaryDirectory(prefix="bench-gridded-") as tmp:
         for name, (recipe, folder) in cases.items():
             mb = decoded_bytes(recipe, folder) / 1e6
             size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+            methods = (
+                ("recipe", "baseline", "baseline05") if recipe == "inversions" else ("recipe", "baseline")
+            )
             runs: dict[str, list[dict]] = {m: [] for m in methods}
             for k in range(args.repeat):
                 for method in methods:  # interleaved, so that load changes hit both
                     target = Path(tmp) / "out" / f"{name}-{method}-{k}"
-                    if method == "recipe":
+                    if method in ("recipe", "baseline05"):
                         seed_target(name, folder, target)
                     t0 = time.perf_counter()
                     proc = subprocess.run(
@@ -414,18 +550,20 @@ def main(argv: list[str] | None = None) -> None:
                 results.append(r)
                 med[method] = r
                 print(
-                    f"{name:15s} {method:8s} files {size:7.1f} MB  decoded {mb:7.1f} MB  "
+                    f"{name:15s} {method:10s} files {size:7.1f} MB  decoded {mb:7.1f} MB  "
                     f"{r['wall_s']:6.2f} s (CPU {r['cpu_s']:6.2f} s, process {r['process_wall_s']:6.2f} s)  "
                     f"{r['mb_per_s']:7.2f} MB/s  peak RSS {r['peak_rss_mib']:5.0f} MiB "
                     f"({r['rss_after_imports_mib']:.0f} after imports)  load {r['load']:.1f}",
                     flush=True,
                 )
-            ratio = med["recipe"]["mb_per_s"] / med["baseline"]["mb_per_s"]
-            cpu_ratio = med["baseline"]["cpu_s"] / med["recipe"]["cpu_s"]
-            print(
-                f"{name:15s} ratio recipe / baseline: throughput {ratio:.2f}x (by CPU time {cpu_ratio:.2f}x)",
-                flush=True,
-            )
+            for other in methods[1:]:
+                ratio = med["recipe"]["mb_per_s"] / med[other]["mb_per_s"]
+                cpu_ratio = med[other]["cpu_s"] / med["recipe"]["cpu_s"]
+                print(
+                    f"{name:15s} ratio recipe / {other}: throughput {ratio:.2f}x "
+                    f"(by CPU time {cpu_ratio:.2f}x)",
+                    flush=True,
+                )
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))

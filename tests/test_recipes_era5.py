@@ -323,6 +323,41 @@ def test_regridder_block_mean_for_cell_centred_grid() -> None:
     assert (r.i0, r.j0) == (200, 400)
 
 
+@pytest.mark.parametrize(
+    ("deg", "lat0", "lat1", "lon0", "lon1"),
+    [
+        (0.1, 0.0, -20.0, 14.0, 34.0),  # GFAS: latitude descending, longitude 0..360
+        (0.1, 40.0, 60.0, 350.0, 370.0),  # ascending, across the meridian 0
+    ],
+)
+def test_regridder_band_fast_path_equals_matrix_products(deg, lat0, lat1, lon0, lon1) -> None:
+    """A finer grid nesting in the 0.5 degree cells is regridded as weighted sums of gathered rows and
+    columns (a block mean by area): within float32 rounding of the sparse matrix products, NaN cells
+    and partial validity (``min_valid``) included."""
+    step = deg if lat1 > lat0 else -deg
+    offset = deg / 2 if deg == 0.1 else 0.0
+    lat = np.round(np.arange(lat0 + (offset if step > 0 else -offset), lat1, step), 6)
+    lat = lat[np.abs(lat) <= 90]
+    lon = np.round(np.arange(lon0 + offset, lon1 - 1e-9, deg) % 360.0, 6)
+    r = era5.Regridder(lat, lon)
+    assert r.use_band, (r.band_lat is None, r.band_lon is None)
+    assert not era5.Regridder(np.arange(40.0, 30.0, -0.25), np.arange(350.0, 370.0, 0.25) % 360).use_band
+    rng = np.random.default_rng(5)
+    f = rng.gamma(0.5, 1e-8, (3, lat.size, lon.size))
+    f[rng.random(f.shape) < 0.05] = np.nan
+    f[1] = rng.normal(280, 10, f.shape[1:])  # a day without NaN (the no-mask branch)
+    for min_valid in (1.0, 0.5):
+        fast = r(f, min_valid=min_valid)
+        r.use_band = False
+        try:
+            slow = r(f, min_valid=min_valid)
+        finally:
+            r.use_band = True
+        np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
+        np.testing.assert_allclose(fast, slow, rtol=2e-7, atol=0)
+        assert np.isfinite(fast).sum() > 0
+
+
 @pytest.mark.parametrize("deg", [1.0, 2.0, 4.0])
 def test_daily_products_before_a_gather_regridding_are_the_same(deg: float) -> None:
     """A coarser nesting grid regrids by copying values, so process_block takes the daily products on the

@@ -282,3 +282,32 @@ def test_gfas_not_an_append_is_refused(
     summary = app.append_gfas(str(bad), str(gfas_target))
     assert [Path(r["file"]).name for r in summary.refused] == ["units.nc"] and not summary.published
     assert pub.current(gfas.DATASET) == old and len(pub.versions(gfas.DATASET)) == 1
+
+
+# ------------------------------------------------------------------------------------------ progress
+def test_block_pipeline_reports_write_progress(tmp_path: Path) -> None:
+    """process_blocks_on_beam (ERA5, GFAS, MODIS, inversions) reports the number of blocks, then one
+    "write" per finished block; a work function that reports "write" itself is not counted twice."""
+    from fluxcube.recipes import gridcube
+    from fluxcube.recipes.transforms import progress_events, report
+
+    events: list[tuple[str, int, int | None]] = []
+    src = gfas_days(tmp_path / "src", 0, 40)  # 40 days: two 32-day blocks
+    with progress_events(lambda e, a, t: events.append((e, a, t))):
+        summary = gfas.run(str(src.parent), str(tmp_path / "store"))
+    assert gfas.DATASET in summary.published
+    writes = [e for e in events if e[0] == "write"]
+    assert writes[0] == ("write", 0, 2)
+    assert sum(a for _, a, _ in writes) == 2 and len(writes) == 3
+
+    def own(block: tuple[int, int]) -> dict:
+        report("write")
+        return {"block": list(block)}
+
+    events.clear()
+    with progress_events(lambda e, a, t: events.append((e, a, t))):
+        gridcube.process_blocks_on_beam([(0, 1), (1, 2), (2, 3)], own, str(tmp_path / "run"))
+    assert events[0] == ("write", 0, 3)
+    assert sum(a for e, a, _ in events if e == "write") == 3
+    # nobody listening: nothing breaks
+    gridcube.process_blocks_on_beam([(0, 1)], own, str(tmp_path / "run2"))

@@ -245,3 +245,46 @@ def test_gridded_partial_gfas_and_other_cell_areas(sim, tmp_path: Path) -> None:
     )
     assert ds.attrs["source_cell_area_max_relative_difference"] == pytest.approx(0.003, rel=1e-6)
     assert 0.001 < ds.attrs["area_integral_max_relative_difference"] <= 0.003 / 1.003 + 1e-9
+
+
+def test_gridded_validation_catches_changed_or_missing_chunks(sim, tmp_path: Path) -> None:
+    """Validation compares every chunk object's size and CRC-32 with those taken at write time (no
+    decoding) and decodes one member-block per variable: a changed or deleted chunk is caught."""
+    import shutil
+
+    import xarray as xr
+    import zarr
+
+    from fluxcube.recipes.gridcube import count_sum
+    from fluxcube.storage import location
+
+    _, target, _, ds = sim
+    pub = Publisher(target)
+    src = pub.store_location(inversions.GRIDDED_DATASET, pub.current(inversions.GRIDDED_DATASET)["version"])
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(src.path, copy)
+    loc = location(str(copy))
+    group = zarr.open_group(loc.zarr_store(), mode="r", zarr_format=3)
+    names = inversions.GRIDDED_ATTRS
+    members = {
+        str(name): {
+            "member": k,
+            **{v: count_sum(np.asarray(ds[v].isel(member=k, time=slice(0, 12)).values)) for v in names},
+            "chunks": {v: inversions.chunk_checksums(group[v], k, 0) for v in names},
+        }
+        for k, name in enumerate(ds["member"].values)
+    }
+    checks = [{"block": [0, 12], "members": members}]
+    opened = xr.open_zarr(loc.zarr_store(read_only=True), consolidated=False, zarr_format=3, chunks=None)
+    inversions.validate_gridded(opened, checks, loc)
+    stored = sorted(f for f in (copy / "land_flux").rglob("*") if f.is_file() and f.name != "zarr.json")
+    raw = bytearray(stored[-1].read_bytes())
+    raw[-1] ^= 0xFF
+    stored[-1].write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="chunk object"):
+        inversions.validate_gridded(opened, checks, loc)
+    stored[-1].write_bytes(bytes(raw[:-1]) + bytes([raw[-1] ^ 0xFF]))  # back as it was
+    inversions.validate_gridded(opened, checks, loc)
+    stored[0].unlink()
+    with pytest.raises(ValueError, match="chunk object"):
+        inversions.validate_gridded(opened, checks, loc)

@@ -29,6 +29,7 @@ file refused at any stage (missing ``co2fire``, wrong units, truncated) means no
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -206,16 +207,43 @@ def window(infos: list[dict[str, Any]]) -> tuple[int, int, int, int]:
     return (i0 // c) * c, min(LAT.size, -(-i1 // c) * c), (j0 // c) * c, min(LON.size, -(-j1 // c) * c)
 
 
+_OPEN: dict[tuple[str, int, int, int], xr.Dataset] = {}  # the file read_days opened last
+
+
+def _opened(path: str) -> xr.Dataset:
+    """The file opened lazily, kept open for the next blocks (a yearly file holds 12 blocks; opening and
+    decoding it costs about 10 ms each time); a changed file (size, mtime, inode) is opened again."""
+    st = os.stat(path)
+    key = (path, st.st_mtime_ns, st.st_size, st.st_ino)
+    if key not in _OPEN:
+        while _OPEN:  # one file open at a time: its HDF5 chunk cache is freed with it
+            _OPEN.pop(next(iter(_OPEN))).close()
+        _OPEN[key] = xr.open_dataset(path, decode_timedelta=False, cache=False)
+    return _OPEN[key]
+
+
+def close_files() -> None:
+    """Close the file :func:`read_days` keeps open."""
+    while _OPEN:
+        _OPEN.pop(next(iter(_OPEN))).close()
+
+
 def read_days(info: dict[str, Any], index: list[int]) -> np.ndarray:
     """co2fire (time, lat, lon) in kg m-2 s-1 on the source grid; a failed read is an InputError."""
     path = info["path"]
     try:
-        with xr.open_dataset(path, decode_timedelta=False, cache=False) as ds:
-            var = ds[VARIABLE].isel({info["time_dim"]: np.asarray(index)})
-            return np.asarray(
-                var.transpose(info["time_dim"], info["lat_dim"], info["lon_dim"]).values, "float64"
-            )
+        ds = _opened(path)
+        idx = np.asarray(index)
+        sel = (
+            slice(int(idx[0]), int(idx[-1]) + 1)
+            if np.array_equal(idx, np.arange(idx[0], idx[-1] + 1))
+            else idx
+        )
+        var = ds[VARIABLE].isel({info["time_dim"]: sel})
+        return np.asarray(var.transpose(info["time_dim"], info["lat_dim"], info["lon_dim"]).values, "float64")
     except Exception as err:
+        for key in [k for k in _OPEN if k[0] == path]:
+            _OPEN.pop(key).close()
         raise InputError(path, f"cannot read {VARIABLE}: {err} (truncated or corrupt file?)") from err
 
 
@@ -311,7 +339,10 @@ def write_blocks(
         s, e, (part, sources, files) = task
         return process_block(s, e, part, sources, files, win, store, offset=s)
 
-    gridcube.process_blocks_on_beam(tasks, work, run_dir, runner)
+    try:
+        gridcube.process_blocks_on_beam(tasks, work, run_dir, runner)
+    finally:
+        close_files()
     return blocks
 
 

@@ -41,8 +41,11 @@ dimensions (member, time, lat, lon) on the 0.5 degree grid of :mod:`fluxcube.rec
   attribute ``fire_adjustment_missing_months``, in ``gfas_days`` (time) and in the run's warnings) and in
   cells without a GFAS value;
 - chunks (1 member, 12 months, 90, 90); written by a Beam pipeline in 12-month blocks (one block holds
-  one member's months at a time: memory does not grow with the ensemble or the period), validated by
-  per-block counts and sums, provenance naming the inversion files and the GFAS store version.
+  one member's months at a time: memory does not grow with the ensemble or the period; the block's
+  monthly GFAS means computed once, each GFAS chunk read once), validated before publication by the
+  size and CRC-32 of every chunk object taken when it was written (read back as bytes, not decoded) and
+  one decoded member-block per variable against its count and sum, provenance naming the inversion
+  files and the GFAS store version.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -499,24 +503,43 @@ def fire_means(fire: xr.DataArray, months: np.ndarray, complete: np.ndarray) -> 
     months not ``complete`` (days missing from the GFAS store).
 
     A month's mean uses the days that have a value (NaN days are skipped; a cell with none is NaN), as
-    :func:`fluxcube.regions.integrate.monthly_means`; read one month at a time (float32, summed in float64).
+    :func:`fluxcube.regions.integrate.monthly_means`. A streaming reduction: the days are read in pieces
+    aligned with the store's time chunks, so that each chunk is read (and decompressed) once per call
+    (months share chunks: reading month by month read most chunks twice); float32 values summed in
+    float64, one running sum and count per month.
     """
     out = np.full((months.size, LAT.size, LON.size), np.nan)
     if not complete.any():
         return out
     stamps = np.asarray(fire["time"].values).astype("datetime64[M]")
-    for i in np.flatnonzero(complete):
-        days = np.flatnonzero(stamps == months[i])
-        if days.size == 0:
+    want = np.flatnonzero(complete)
+    which = np.full(stamps.size, -1)  # each day's month index in ``months`` (-1: not wanted)
+    for i in want:
+        which[stamps == months[i]] = i
+    days = np.flatnonzero(which >= 0)
+    if days.size == 0:
+        return out
+    chunk = int((fire.encoding.get("chunks") or (gridcube.TIME_CHUNK,))[0])
+    total = np.zeros((want.size, LAT.size, LON.size))
+    count = np.zeros((want.size, LAT.size, LON.size), dtype="int32")
+    slot = {int(i): n for n, i in enumerate(want)}
+    first = int(days[0]) - int(days[0]) % chunk
+    for a in range(first, int(days[-1]) + 1, chunk):
+        here = days[(days >= a) & (days < a + chunk)]
+        if here.size == 0:
             continue
-        x = np.asarray(fire.isel(time=slice(int(days[0]), int(days[-1]) + 1)).values)
-        if days.size != days[-1] - days[0] + 1:  # days of other months in between (unsorted time)
-            x = x[days - days[0]]
-        finite = np.isfinite(x)
-        n = np.count_nonzero(finite, axis=0)
-        total = np.sum(x, axis=0, dtype="float64", where=finite)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[i] = np.where(n > 0, total / n, np.nan)
+        x = np.asarray(fire.isel(time=slice(int(here[0]), int(here[-1]) + 1)).values)
+        for i in np.unique(which[here]):
+            rows = here[which[here] == i] - here[0]
+            xm = x[rows[0] : rows[-1] + 1] if rows[-1] - rows[0] + 1 == rows.size else x[rows]
+            finite = np.isfinite(xm)
+            n = slot[int(i)]
+            count[n] += np.count_nonzero(finite, axis=0).astype("int32")
+            total[n] += np.sum(xm, axis=0, dtype="float64", where=finite)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for n, i in enumerate(want):
+            if np.any(which == i):
+                out[i] = np.where(count[n] > 0, total[n] / count[n], np.nan)
     return out
 
 
@@ -537,6 +560,8 @@ def gridded_block(
     days_in_year = np.where(pd.DatetimeIndex(block.astype("datetime64[ns]")).is_leap_year, 366.0, 365.0)
     out: dict[str, Any] = {"block": [start, stop], "members": {}}
     opened: dict[str, tuple[xr.Dataset, GcbFile]] = {}  # each file opened and checked once per block
+    group = zarr.open_group(store.zarr_store(), mode="r+", zarr_format=3)
+    arrays = {v: group[v] for v in GRIDDED_ATTRS}
     try:
         for k, (path, index, name) in enumerate(members):
             try:
@@ -556,7 +581,7 @@ def gridded_block(
                 raise InputError(
                     path, f"cannot read {GCB_VARIABLE} of {name}: {err}", column=GCB_VARIABLE
                 ) from err
-            _gridded_member(out, k, name, g, src, block, days_in_year, fire_m, area05, store, start, stop)
+            _gridded_member(out, k, name, g, src, block, days_in_year, fire_m, area05, arrays, start, stop)
     finally:
         for ds, _ in opened.values():
             ds.close()
@@ -573,36 +598,68 @@ def _gridded_member(
     days_in_year: np.ndarray,
     fire_m: np.ndarray,
     area05: np.ndarray,
-    store: Location,
+    arrays: dict[str, Any],
     start: int,
     stop: int,
 ) -> None:
-    """Convert, split to 0.5 degree, subtract fire and write member ``k``'s months; add its checks."""
+    """Convert, split to 0.5 degree, subtract fire and write member ``k``'s months; add its checks.
+
+    Written with Zarr directly into whole chunks (the block is one chunk row: 12 months, every 90 x 90
+    tile); the checks hold each variable's count and sum and the checksum of every chunk object as
+    stored (:func:`chunk_checksums`), which validation compares without decoding the store."""
     density = src * G_PER_PG / days_in_year[:, None, None]  # g C m-2 d-1
     r = regridder(g.lat, g.lon)
     flux = np.full((block.size, LAT.size, LON.size), np.nan, dtype="float32")
     flux[:, r.i0 : r.i1, r.j0 : r.j1] = r(density)
-    adjusted = (flux.astype("float64") - fire_m).astype("float32")
+    adjusted = np.subtract(flux, fire_m, dtype="float64").astype("float32")  # one float64 temporary
     fields = {LAND_FLUX: flux, ADJUSTED: adjusted}
-    xr.Dataset({v: (("member", "time", "lat", "lon"), x[None]) for v, x in fields.items()}).to_zarr(
-        store.zarr_store(),
-        region={
-            "member": slice(k, k + 1),
-            "time": slice(start, stop),
-            "lat": slice(None),
-            "lon": slice(None),
-        },
-        mode="r+",
-        zarr_format=3,
-        consolidated=False,
-    )
+    for v, x in fields.items():
+        arrays[v][k, start:stop] = x
+    finite = np.isfinite(flux)
+    band = area05[:, 0]  # the 0.5 degree cells' areas depend on latitude only
+    grid_integral = np.sum(flux, axis=2, dtype="float64", where=finite) @ band
     out["members"][name] = {
         "member": k,
         **{v: gridcube.count_sum(x) for v, x in fields.items()},
+        "chunks": {v: chunk_checksums(a, k, start) for v, a in arrays.items()},
         "source_integral": np.nansum(density * g.area[None], axis=(1, 2)).tolist(),
-        "grid_integral": np.nansum(flux.astype("float64") * area05[None], axis=(1, 2)).tolist(),
+        "grid_integral": grid_integral.tolist(),
         "abs_integral": np.nansum(np.abs(density) * g.area[None], axis=(1, 2)).tolist(),
     }
+
+
+def _chunk_keys(array: Any, k: int, start: int) -> list[str]:
+    """Store keys of the chunk objects of member ``k``'s chunk row starting at month ``start``."""
+    _, ct, cy, cx = array.chunks
+    ny, nx = -(-array.shape[2] // cy), -(-array.shape[3] // cx)
+    t = start // ct
+    return [
+        f"{array.path}/{array.metadata.encode_chunk_key((k, t, i, j))}" for i in range(ny) for j in range(nx)
+    ]
+
+
+def chunk_checksums(array: Any, k: int, start: int) -> list[list[int] | None]:
+    """(size, CRC-32) of each stored chunk object of member ``k``'s months from ``start`` (None where
+    Zarr stored no object: a chunk of fill values only), read as bytes, not decoded."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    proto = default_buffer_prototype()
+
+    async def get_all() -> list[Any]:
+        import asyncio
+
+        keys = _chunk_keys(array, k, start)
+        return await asyncio.gather(*(array.store.get(key, prototype=proto) for key in keys))
+
+    out: list[list[int] | None] = []
+    for buf in sync(get_all()):
+        if buf is None:
+            out.append(None)
+        else:
+            raw = buf.to_bytes()
+            out.append([len(raw), zlib.crc32(raw)])
+    return out
 
 
 def write_gridded_template(
@@ -652,14 +709,31 @@ def write_gridded_template(
     )
 
 
-def validate_gridded(ds: xr.Dataset, checks: list[dict[str, Any]]) -> None:
-    """Each member-block's counts and sums come back from the store; the fire adjustment is consistent."""
+def validate_gridded(ds: xr.Dataset, checks: list[dict[str, Any]], store: Location | None = None) -> None:
+    """The store holds what the blocks wrote: every chunk object has the size and CRC-32 taken right
+    after its block was written (a missing, truncated, corrupted or overwritten chunk fails; read as
+    bytes, not decoded), and the first member-block of each variable decodes to the count and sum
+    computed from the values in memory (the codec round trip). Without ``store`` (or chunk checksums in
+    the checks) every member-block is decoded and compared instead."""
+    group = zarr.open_group(store.zarr_store(read_only=True), mode="r", zarr_format=3) if store else None
+    decoded = False
     for c in checks:
         s0, s1 = c["block"]
         for name, mc in c["members"].items():
             k = mc["member"]
             if str(ds["member"].values[k]) != name:
                 raise ValueError(f"member {k} is {ds['member'].values[k]!r} in the store, expected {name!r}")
+            if group is not None and "chunks" in mc:
+                for v in GRIDDED_ATTRS:
+                    got = chunk_checksums(group[v], k, s0)
+                    if got != mc["chunks"][v]:
+                        bad = sum(a != b for a, b in zip(got, mc["chunks"][v], strict=True))
+                        raise ValueError(
+                            f"{v} {name} months {s0}:{s1}: {bad} chunk object(s) differ from those written"
+                        )
+                if decoded:
+                    continue
+                decoded = True
             for v in GRIDDED_ATTRS:
                 x = np.asarray(ds[v].isel(member=k, time=slice(s0, s1)).values)
                 got = gridcube.count_sum(x)
@@ -776,7 +850,7 @@ def publish_gridded(
         )
         pub.commit(
             release,
-            validate=lambda ds: validate_gridded(ds, checks),
+            validate=lambda ds: validate_gridded(ds, checks, store),
             catalog_metadata=lambda ds: {**describe(ds), "fire_adjustment_missing_months": missing},
         )
         summary.published[GRIDDED_DATASET] = release.version

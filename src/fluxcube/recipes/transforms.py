@@ -43,6 +43,11 @@ def progress_events(callback: ProgressCallback) -> Iterator[None]:
         _progress = previous
 
 
+def current_progress() -> ProgressCallback | None:
+    """The callback :func:`report` events go to now (None: nobody listens)."""
+    return _progress
+
+
 def report(event: str, advance: int = 1, total: int | None = None) -> None:
     """Tell whoever listens (a progress bar) that ``advance`` units of ``event`` work are done
     (and, when known, how many there are in all)."""
